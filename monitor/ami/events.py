@@ -1,0 +1,48 @@
+"""The AMI events the dashboard uses. Everything else is skipped by the parser before it is
+decoded (``Parser(keep_events=WANTED_EVENTS)``): on a busy PBX most of the stream is Newexten,
+VarSet, Cdr and security events that no tile shows."""
+
+from __future__ import annotations
+
+WANTED_EVENTS: frozenset[str] = frozenset(
+    name.lower()
+    for name in (
+        # endpoints and hints
+        "DeviceStateChange",
+        "ExtensionStatus",
+        "ContactStatus",
+        # queues (stock Asterisk, and the FCM630A's QueueStatus / QueueMemberStatus forms)
+        "QueueMemberStatus",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueMemberPenalty",
+        "QueueMemberRinginuse",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "QueueStatus",
+        "QueueParams",
+        "AgentCalled",
+        "AgentConnect",
+        "AgentComplete",
+        "AgentRingNoAnswer",
+        # calls
+        "Newchannel",
+        "Newstate",
+        "NewCallerid",
+        "NewConnectedLine",
+        "Hangup",
+        "DialBegin",
+        "DialEnd",
+        "BridgeEnter",
+        "BridgeLeave",
+        "Hold",
+        "Unhold",
+        "OriginateResponse",
+        # the PBX itself
+        "FullyBooted",
+        "Shutdown",
+        "Reload",
+    )
+)
