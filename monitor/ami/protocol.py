@@ -45,7 +45,9 @@ class Action:
 
     __slots__ = ("name", "headers")
 
-    def __init__(self, name: str, headers: Headers | None = None, /, **kw: Value | Iterable[Value]) -> None:
+    def __init__(
+        self, name: str, headers: Headers | None = None, /, **kw: Value | Iterable[Value]
+    ) -> None:
         self.name = name
         pairs: list[tuple[str, str]] = []
         items: Iterable[tuple[str, object]]
@@ -100,7 +102,9 @@ def encode_action(action: Action, action_id: str) -> bytes:
     if action.name.lower() == "originate":
         pairs.append(("Async", "true"))
     if len(pairs) > MAX_HEADERS:
-        raise ActionRejected(f"{action.name}: {len(pairs)} headers, Asterisk keeps only {MAX_HEADERS}")
+        raise ActionRejected(
+            f"{action.name}: {len(pairs)} headers, Asterisk keeps only {MAX_HEADERS}"
+        )
     lines = []
     for key, value in pairs:
         _check(action.name, key, value)
@@ -120,7 +124,9 @@ def _check(action: str, key: str, value: str) -> None:
     for ch in _FORBIDDEN:
         if ch in value:
             what = {"\r": "a carriage return", "\n": "a line feed", "\x00": "a NUL byte"}[ch]
-            raise ActionRejected(f"{action}: the {key} value contains {what}, which AMI cannot carry")
+            raise ActionRejected(
+                f"{action}: the {key} value contains {what}, which AMI cannot carry"
+            )
 
 
 @dataclass
@@ -200,6 +206,11 @@ class ClientProtocol:
     def open_list(self, action_id: str) -> bool:
         p = self._pending.get(action_id)
         return p is not None and p.response is not None
+
+    def list_size(self, action_id: str) -> int | None:
+        """Items collected so far for an open list, None if ``action_id`` is no open list."""
+        p = self._pending.get(action_id)
+        return None if p is None or p.response is None else len(p.items)
 
     def end_list(self, action_id: str) -> Reply | None:
         """Close a list whose end marker did not come; returns its (truncated) reply."""

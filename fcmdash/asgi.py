@@ -1,0 +1,45 @@
+"""The ASGI application: Django for HTTP, Channels consumers for WebSockets.
+
+``monitor.routing`` (the WebSocket routes) may not exist yet; ``find_spec`` tells "absent" from
+"broken", so an error inside an existing module still stops the start.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fcmdash.settings")
+# Sets Django up: must run before anything below imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+
+def websocket_urlpatterns() -> list:
+    """``monitor.routing.websocket_urlpatterns``, or [] while that module does not exist."""
+    if find_spec("monitor.routing") is None:
+        return []
+    from monitor.routing import websocket_urlpatterns as patterns
+
+    return patterns
+
+
+http_app = (
+    ASGIStaticFilesHandler(django_asgi_app) if settings.FCMDASH_SERVE_STATIC else django_asgi_app
+)
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
+        ),
+    }
+)

@@ -1,0 +1,19 @@
+"""URLs: the admin, login/logout, and the monitor app at the root once it has URLs."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
+
+# find_spec, not try/except ImportError: a missing module is fine, a broken one must fail.
+if find_spec("monitor.urls") is not None:
+    urlpatterns.append(path("", include("monitor.urls")))
