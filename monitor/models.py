@@ -75,6 +75,9 @@ class Pbx(models.Model):
     unavailable = models.JSONField(
         default=list, blank=True, editable=False, help_text="Features this AMI user cannot use."
     )
+    pbx_status = models.CharField(
+        max_length=16, blank=True, editable=False, help_text="up / shutting_down, as the PBX said."
+    )
     worker = models.CharField(max_length=100, blank=True, editable=False)
 
     class Meta:
@@ -155,11 +158,14 @@ class Queue(models.Model):
     calls_waiting = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     abandoned = models.PositiveIntegerField(default=0)
-    service_level = models.PositiveIntegerField(default=0, help_text="Seconds.")
+    service_level = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
     service_level_perf = models.FloatField(null=True, blank=True, help_text="Percent.")
     holdtime = models.PositiveIntegerField(default=0, help_text="Average seconds.")
     talktime = models.PositiveIntegerField(default=0, help_text="Average seconds.")
     weight = models.IntegerField(default=0)
+    chairman = models.CharField(
+        max_length=80, blank=True, help_text="FCM630A: supervisor extension."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -241,8 +247,8 @@ class Call(models.Model):
     context = models.CharField(max_length=80, blank=True)
     exten = models.CharField(max_length=80, blank=True)
     started_at = models.DateTimeField()
-    answered_at = models.DateTimeField(null=True, blank=True)
     bridge_id = models.CharField(max_length=64, blank=True)
+    peer_uniqueid = models.CharField(max_length=64, blank=True)
     peer_channel = models.CharField(max_length=128, blank=True)
     on_hold = models.BooleanField(default=False)
     endpoint_resource = models.CharField(max_length=80, blank=True, db_index=True)

@@ -137,4 +137,3 @@ async def probe(conn: object, *, timeout: float = 10.0) -> Report:
         endpoints=count_endpoints(replies),
         queues=count_queues(replies),
     )
-

@@ -108,6 +108,15 @@ class Migration(migrations.Migration):
                         help_text="Features this AMI user cannot use.",
                     ),
                 ),
+                (
+                    "pbx_status",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="up / shutting_down, as the PBX said.",
+                        max_length=16,
+                    ),
+                ),
                 ("worker", models.CharField(blank=True, editable=False, max_length=100)),
             ],
             options={
@@ -132,7 +141,10 @@ class Migration(migrations.Migration):
                 ("calls_waiting", models.PositiveIntegerField(default=0)),
                 ("completed", models.PositiveIntegerField(default=0)),
                 ("abandoned", models.PositiveIntegerField(default=0)),
-                ("service_level", models.PositiveIntegerField(default=0, help_text="Seconds.")),
+                (
+                    "service_level",
+                    models.PositiveIntegerField(blank=True, help_text="Seconds.", null=True),
+                ),
                 (
                     "service_level_perf",
                     models.FloatField(blank=True, help_text="Percent.", null=True),
@@ -140,6 +152,12 @@ class Migration(migrations.Migration):
                 ("holdtime", models.PositiveIntegerField(default=0, help_text="Average seconds.")),
                 ("talktime", models.PositiveIntegerField(default=0, help_text="Average seconds.")),
                 ("weight", models.IntegerField(default=0)),
+                (
+                    "chairman",
+                    models.CharField(
+                        blank=True, help_text="FCM630A: supervisor extension.", max_length=80
+                    ),
+                ),
                 ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
                 (
                     "pbx",
@@ -325,8 +343,8 @@ class Migration(migrations.Migration):
                 ("context", models.CharField(blank=True, max_length=80)),
                 ("exten", models.CharField(blank=True, max_length=80)),
                 ("started_at", models.DateTimeField()),
-                ("answered_at", models.DateTimeField(blank=True, null=True)),
                 ("bridge_id", models.CharField(blank=True, max_length=64)),
+                ("peer_uniqueid", models.CharField(blank=True, max_length=64)),
                 ("peer_channel", models.CharField(blank=True, max_length=128)),
                 ("on_hold", models.BooleanField(default=False)),
                 ("endpoint_resource", models.CharField(blank=True, db_index=True, max_length=80)),
