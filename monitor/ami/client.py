@@ -386,6 +386,8 @@ class AmiConnection:
         if self.closed is None or self.closed.done():
             return
         lost = error if isinstance(error, AmiError) else ConnectionLost(reason)
+        if error is not None and lost is not error:
+            lost.__cause__ = error
         for fut in self._waiters.values():
             if not fut.done():
                 fut.set_exception(lost)
@@ -394,7 +396,8 @@ class AmiConnection:
                 AmiConnectionError(f"{self.config.address} closed the connection before its banner")
             )
             self._banner.exception()  # mark retrieved: nobody may be waiting any more
-        self.closed.set_result(error)
+        # Consumers get an AmiError with a sentence for people, never a bare OSError.
+        self.closed.set_result(lost if error is not None else None)
         for task in self._tasks:
             if task is not asyncio.current_task() and not task.done():
                 task.cancel()

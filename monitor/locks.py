@@ -1,0 +1,128 @@
+"""At most one active worker per PBX, whatever number of ``amiworker`` processes run.
+
+Two AMI sessions mirroring one PBX would race each other's writes, and double every action a
+supervisor clicks. Each PBX has its own lock, held for as long as its worker runs:
+
+- PostgreSQL: a session-level advisory lock on a connection of its own. The server releases it
+  the moment the holder's connection dies, so a killed worker is replaced at the next poll.
+- SQLite (the embedded default): ``flock`` on a file beside the database. The kernel releases
+  it when the holding process exits, and SQLite is never shared beyond one host anyway.
+
+A worker that does not get the lock stands by and polls (``POLL_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+from django.db import connections
+
+POLL_SECONDS = 2.0
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class PbxLock(Protocol):
+    def try_acquire(self) -> bool: ...
+    def still_held(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+class FileLock:
+    """``flock`` on ``<var>/locks/pbx-<id>.lock``."""
+
+    def __init__(self, pbx_id: int, directory: Path | None = None) -> None:
+        directory = directory or Path(settings.FCMDASH_VAR_DIR) / "locks"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"pbx-{pbx_id}.lock"
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, holder_name().encode())
+        self._fd = fd
+        return True
+
+    def still_held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class AdvisoryLock:
+    """``pg_try_advisory_lock`` on a dedicated psycopg connection."""
+
+    def __init__(self, pbx_id: int, alias: str = "default") -> None:
+        self.pbx_id = pbx_id
+        self.alias = alias
+        digest = hashlib.sha256(f"fcmdash.pbx.{pbx_id}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn = None
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        # Django's connections are closed between requests and per thread; the lock must live
+        # exactly as long as this worker, so it gets a connection Django does not manage.
+        conn = connections[self.alias]
+        params = conn.get_connection_params()
+        new = conn.get_new_connection(params)
+        new.autocommit = True
+        return new
+
+    def try_acquire(self) -> bool:
+        if self._conn is None:
+            self._conn = self._connect()
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
+            got = bool(cur.fetchone()[0])
+        if not got:
+            self.release()
+        return got
+
+    def still_held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND objid = (%s::bigint & 4294967295)::oid",
+                    [self.key],
+                )
+                return bool(cur.fetchone()[0])
+        except Exception:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
+def lock_for(pbx_id: int) -> PbxLock:
+    if connections["default"].vendor == "postgresql":
+        return AdvisoryLock(pbx_id)
+    return FileLock(pbx_id)

@@ -1,0 +1,442 @@
+"""The database side of a flush: plain sync ORM code, one transaction per flush.
+
+``Batch.build`` runs on the worker's event loop and copies everything into plain rows, so the
+database thread never reads live state that the loop keeps changing. ``flush`` runs in a thread
+and returns the summary the pages need (which rows, by primary key, changed or went away).
+
+A *full* batch (after a resync, or after the database was away) writes every row of the PBX and
+deletes every row the state no longer has: that is how ghosts disappear, including rows left by
+a worker that died.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+
+from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+
+CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
+
+ENDPOINT_FIELDS = [
+    "technology",
+    "name",
+    "state",
+    "registered",
+    "contacts",
+    "channels",
+    "updated_at",
+]
+QUEUE_FIELDS = [
+    "display_name",
+    "strategy",
+    "max_callers",
+    "calls_waiting",
+    "completed",
+    "abandoned",
+    "service_level",
+    "service_level_perf",
+    "holdtime",
+    "talktime",
+    "weight",
+    "chairman",
+    "updated_at",
+]
+MEMBER_FIELDS = [
+    "pbx",
+    "state_interface",
+    "name",
+    "membership",
+    "penalty",
+    "calls_taken",
+    "last_call",
+    "last_pause",
+    "login_time",
+    "in_call",
+    "status",
+    "paused",
+    "paused_reason",
+    "ringinuse",
+    "wrapuptime",
+    "updated_at",
+]
+CALLER_FIELDS = ["pbx", "channel", "position", "caller_id_num", "caller_id_name", "joined_at"]
+CALL_FIELDS = [
+    "linkedid",
+    "channel",
+    "state",
+    "caller_id_num",
+    "caller_id_name",
+    "connected_num",
+    "connected_name",
+    "context",
+    "exten",
+    "started_at",
+    "bridge_id",
+    "peer_uniqueid",
+    "peer_channel",
+    "on_hold",
+    "endpoint_resource",
+]
+
+
+def when(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+@dataclass
+class StatusRow:
+    """The Pbx row's live-status columns."""
+
+    connected: bool
+    connected_since: dt.datetime | None
+    stale_since: dt.datetime | None
+    synced_at: dt.datetime | None
+    last_error: str
+    banner: str
+    ami_version: str
+    actions: dict[str, bool]
+    unavailable: list[dict[str, str]]
+    pbx_status: str = ""
+
+    @classmethod
+    def from_status(cls, s: Any, pbx_status: str = "") -> StatusRow:
+        return cls(
+            connected=s.connected,
+            connected_since=when(s.connected_since),
+            stale_since=when(s.stale_since),
+            synced_at=when(s.synced_at),
+            last_error=s.last_error[:2000],
+            banner=s.banner[:100],
+            ami_version=s.ami_version[:20],
+            actions=dict(s.actions),
+            unavailable=list(s.unavailable),
+            pbx_status=pbx_status,
+        )
+
+
+@dataclass
+class Batch:
+    """Everything one flush writes, as plain values."""
+
+    pbx_id: int
+    full: bool = False
+    status: StatusRow | None = None
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    callers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: dict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.full
+            or self.status
+            or self.endpoints
+            or self.queues
+            or self.members
+            or self.callers
+            or self.calls
+            or any(self.removed.values())
+        )
+
+    @classmethod
+    def build(
+        cls, *, pbx_id: int, changes: Any, snapshot: Any = None, status: StatusRow | None = None
+    ) -> Batch:
+        """``changes``: a ``state.Changes``; ``snapshot``: the PbxState for a full write."""
+        b = cls(pbx_id=pbx_id, full=snapshot is not None, status=status)
+        if snapshot is not None:
+            st = snapshot
+            sources = {
+                "endpoints": st.endpoints.table.rows,
+                "queues": st.queues.queues.rows,
+                "members": st.queues.members.rows,
+                "callers": st.queues.callers.rows,
+                "calls": st.calls.table.rows,
+            }
+        else:
+            sources = {
+                "endpoints": changes.endpoints.upserted,
+                "queues": changes.queues.upserted,
+                "members": changes.members.upserted,
+                "callers": changes.callers.upserted,
+                "calls": changes.calls.upserted,
+            }
+            for kind in sources:
+                b.removed[kind] |= set(getattr(changes, kind).removed)
+        calls = sources["calls"]
+        b.endpoints = {k: endpoint_row(e) for k, e in sources["endpoints"].items()}
+        b.queues = {k: queue_row(q) for k, q in sources["queues"].items()}
+        b.members = {k: member_row(m) for k, m in sources["members"].items()}
+        b.callers = {k: caller_row(c) for k, c in sources["callers"].items()}
+        b.calls = {k: call_row(c, calls, snapshot) for k, c in calls.items()}
+        return b
+
+
+# -- state entity -> row values --------------------------------------------------------------
+def endpoint_row(e: Any) -> dict[str, Any]:
+    return {
+        "technology": e.technology,
+        "name": e.name[:128],
+        "state": e.state,
+        "registered": e.registered,
+        "contacts": [{"uri": c.uri, "status": c.status} for c in e.contacts],
+        "channels": e.active_channels,
+        "updated_at": when(e.updated_at) or dt.datetime.now(dt.UTC),
+    }
+
+
+def queue_row(q: Any) -> dict[str, Any]:
+    return {
+        "display_name": q.display_name[:128],
+        "strategy": q.strategy[:32],
+        "max_callers": max(q.max, 0),
+        "calls_waiting": max(q.calls, 0),
+        "completed": max(q.completed, 0),
+        "abandoned": max(q.abandoned, 0),
+        "service_level": q.service_level,
+        "service_level_perf": q.service_level_perf,
+        "holdtime": max(q.holdtime, 0),
+        "talktime": max(q.talktime, 0),
+        "weight": q.weight,
+        "chairman": q.chairman[:80],
+        "updated_at": when(q.updated_at) or dt.datetime.now(dt.UTC),
+    }
+
+
+def member_row(m: Any) -> dict[str, Any]:
+    return {
+        "state_interface": m.state_interface[:128],
+        "name": m.name[:128],
+        "membership": m.membership[:16],
+        "penalty": m.penalty,
+        "calls_taken": max(m.calls_taken, 0),
+        "last_call": when(m.last_call) if m.last_call else None,
+        "last_pause": when(m.last_pause) if m.last_pause else None,
+        "login_time": when(m.login_time) if m.login_time else None,
+        "in_call": m.in_call,
+        "status": m.status,
+        "paused": m.paused,
+        "paused_reason": m.paused_reason[:128],
+        "ringinuse": m.ringinuse,
+        "wrapuptime": max(m.wrapuptime, 0),
+        "updated_at": when(m.updated_at) or dt.datetime.now(dt.UTC),
+    }
+
+
+def caller_row(c: Any) -> dict[str, Any]:
+    return {
+        "channel": c.channel[:128],
+        "position": max(c.position, 0),
+        "caller_id_num": c.caller_id_num[:80],
+        "caller_id_name": c.caller_id_name[:128],
+        "joined_at": when(c.joined_at) or dt.datetime.now(dt.UTC),
+    }
+
+
+def call_row(c: Any, calls: dict[str, Any], state: Any) -> dict[str, Any]:
+    peer = calls.get(c.peer) if c.peer else None
+    peer_channel = peer.channel if peer is not None else ""
+    if state is not None and c.peer and peer is None:
+        far = state.calls.table.rows.get(c.peer)
+        peer_channel = far.channel if far is not None else ""
+    return {
+        "linkedid": c.linkedid[:64],
+        "channel": c.channel[:128],
+        "state": c.state[:32],
+        "caller_id_num": c.caller_id_num[:80],
+        "caller_id_name": c.caller_id_name[:128],
+        "connected_num": c.connected_num[:80],
+        "connected_name": c.connected_name[:128],
+        "context": c.context[:80],
+        "exten": c.exten[:80],
+        "started_at": when(c.started_at) or dt.datetime.now(dt.UTC),
+        "bridge_id": (c.bridge_id or "")[:64],
+        "peer_uniqueid": (c.peer or "")[:64],
+        "peer_channel": peer_channel[:128],
+        "on_hold": c.on_hold,
+        "endpoint_resource": (c.endpoint or "")[:80],
+    }
+
+
+# -- the flush --------------------------------------------------------------------------------
+def flush(batch: Batch) -> dict[str, Any]:
+    """Write ``batch`` in one transaction; return the summary for the pages."""
+    with transaction.atomic():
+        return _Writer(batch).write()
+
+
+class _Writer:
+    def __init__(self, batch: Batch) -> None:
+        self.b = batch
+        self.pbx_id = batch.pbx_id
+        self.summary: dict[str, Any] = {"pbx": batch.pbx_id, "full": batch.full, "status": False}
+        for kind in ("endpoints", "queues", "members", "callers", "calls"):
+            self.summary[kind] = set()
+            self.summary[f"{kind}_removed"] = set()
+        self.touched_endpoints: set[str] = set()
+        self.touched_queues: set[str] = set()
+
+    def write(self) -> dict[str, Any]:
+        b = self.b
+        if b.status is not None:
+            Pbx.objects.filter(pk=self.pbx_id).update(**asdict(b.status))
+            self.summary["status"] = True
+        self._queues()
+        queue_ids = dict(Queue.objects.filter(pbx_id=self.pbx_id).values_list("name", "pk"))
+        self._members(queue_ids)
+        self._callers(queue_ids)
+        self._calls()
+        self._endpoints()
+        if self.touched_queues:
+            self.summary["queues"] |= {
+                queue_ids[q] for q in self.touched_queues if q in queue_ids
+            } - self.summary["queues_removed"]
+        return {k: sorted(v) if isinstance(v, set) else v for k, v in self.summary.items()}
+
+    # each kind ---------------------------------------------------------------------------
+    def _endpoints(self) -> None:
+        b, pid = self.b, self.pbx_id
+        rows = [Endpoint(pbx_id=pid, resource=k, **v) for k, v in b.endpoints.items()]
+        _upsert(Endpoint, rows, ["pbx", "resource"], ENDPOINT_FIELDS)
+        gone = Endpoint.objects.filter(pbx_id=pid)
+        gone = (
+            gone.exclude(resource__in=list(b.endpoints))
+            if b.full
+            else gone.filter(resource__in=list(b.removed["endpoints"]))
+        )
+        self._delete("endpoints", gone)
+        names = set(b.endpoints) | self.touched_endpoints
+        if b.full:
+            names = set(b.endpoints)
+        pks = _pks(Endpoint.objects.filter(pbx_id=pid), "resource", names)
+        self.summary["endpoints"] |= set(pks.values())
+
+    def _queues(self) -> None:
+        b, pid = self.b, self.pbx_id
+        rows = [Queue(pbx_id=pid, name=k, **v) for k, v in b.queues.items()]
+        _upsert(Queue, rows, ["pbx", "name"], QUEUE_FIELDS)
+        gone = Queue.objects.filter(pbx_id=pid)
+        gone = (
+            gone.exclude(name__in=list(b.queues))
+            if b.full
+            else gone.filter(name__in=list(b.removed["queues"]))
+        )
+        self._delete("queues", gone)  # members and callers go with them (CASCADE)
+        self.touched_queues |= set(b.queues)
+
+    def _members(self, queue_ids: dict[str, int]) -> None:
+        b, pid = self.b, self.pbx_id
+        rows = [
+            QueueMember(pbx_id=pid, queue_id=queue_ids[q], interface=i, **v)
+            for (q, i), v in b.members.items()
+            if q in queue_ids
+        ]
+        _upsert(QueueMember, rows, ["queue", "interface"], MEMBER_FIELDS)
+        self._delete_keyed("members", QueueMember, "interface", b.members, queue_ids)
+        self.touched_queues |= {q for q, _ in b.members} | {q for q, _ in b.removed["members"]}
+        self.summary["members"] |= self._keyed_pks(QueueMember, "interface", b.members, queue_ids)
+
+    def _callers(self, queue_ids: dict[str, int]) -> None:
+        b, pid = self.b, self.pbx_id
+        rows = [
+            QueueCaller(pbx_id=pid, queue_id=queue_ids[q], uniqueid=u, **v)
+            for (q, u), v in b.callers.items()
+            if q in queue_ids
+        ]
+        _upsert(QueueCaller, rows, ["queue", "uniqueid"], CALLER_FIELDS)
+        self._delete_keyed("callers", QueueCaller, "uniqueid", b.callers, queue_ids)
+        self.touched_queues |= {q for q, _ in b.callers} | {q for q, _ in b.removed["callers"]}
+        self.summary["callers"] |= self._keyed_pks(QueueCaller, "uniqueid", b.callers, queue_ids)
+
+    def _calls(self) -> None:
+        b, pid = self.b, self.pbx_id
+        rows = [Call(pbx_id=pid, uniqueid=k, **v) for k, v in b.calls.items()]
+        gone = Call.objects.filter(pbx_id=pid)
+        gone = (
+            gone.exclude(uniqueid__in=list(b.calls))
+            if b.full
+            else gone.filter(uniqueid__in=list(b.removed["calls"]))
+        )
+        # The endpoints whose tiles show these calls, before and after the change.
+        before = Call.objects.filter(pbx_id=pid, uniqueid__in=list(b.calls))
+        self.touched_endpoints |= set(before.values_list("endpoint_resource", flat=True))
+        self.touched_endpoints |= set(gone.values_list("endpoint_resource", flat=True))
+        self.touched_endpoints |= {v["endpoint_resource"] for v in b.calls.values()}
+        self.touched_endpoints.discard("")
+        self._delete("calls", gone)
+        _upsert(Call, rows, ["pbx", "uniqueid"], CALL_FIELDS)
+        self.summary["calls"] |= set(
+            _pks(Call.objects.filter(pbx_id=pid), "uniqueid", b.calls).values()
+        )
+
+    # helpers -----------------------------------------------------------------------------
+    def _delete(self, kind: str, qs: Any) -> None:
+        pks = list(qs.values_list("pk", flat=True))
+        if pks:
+            qs.model.objects.filter(pk__in=pks).delete()
+            self.summary[f"{kind}_removed"] |= set(pks)
+
+    def _delete_keyed(
+        self,
+        kind: str,
+        model: type[Model],
+        field_name: str,
+        present: dict[tuple[str, str], Any],
+        queue_ids: dict[str, int],
+    ) -> None:
+        if self.b.full:
+            keep = defaultdict(list)
+            for q, k in present:
+                keep[q].append(k)
+            for name, qid in queue_ids.items():
+                qs = model.objects.filter(queue_id=qid).exclude(**{f"{field_name}__in": keep[name]})
+                self._delete(kind, qs)
+            return
+        by_queue = defaultdict(list)
+        for q, k in self.b.removed[kind]:
+            by_queue[q].append(k)
+        for name, keys in by_queue.items():
+            if name in queue_ids:
+                qs = model.objects.filter(queue_id=queue_ids[name], **{f"{field_name}__in": keys})
+                self._delete(kind, qs)
+
+    @staticmethod
+    def _keyed_pks(
+        model: type[Model],
+        field_name: str,
+        keys: Iterable[tuple[str, str]],
+        queue_ids: dict[str, int],
+    ) -> set[int]:
+        by_queue = defaultdict(list)
+        for q, k in keys:
+            if q in queue_ids:
+                by_queue[queue_ids[q]].append(k)
+        out: set[int] = set()
+        for qid, ks in by_queue.items():
+            out |= set(_pks(model.objects.filter(queue_id=qid), field_name, ks).values())
+        return out
+
+
+def _upsert(model: type[Model], rows: list[Model], unique: list[str], fields: list[str]) -> None:
+    for i in range(0, len(rows), CHUNK):
+        model.objects.bulk_create(
+            rows[i : i + CHUNK], update_conflicts=True, unique_fields=unique, update_fields=fields
+        )
+
+
+def _pks(qs: Any, key: str, keys: Iterable[str]) -> dict[str, int]:
+    keys = list(keys)
+    out: dict[str, int] = {}
+    for i in range(0, len(keys), CHUNK * 4):
+        part = keys[i : i + CHUNK * 4]
+        out.update(qs.filter(**{f"{key}__in": part}).values_list(key, "pk"))
+    return out

@@ -1,0 +1,161 @@
+"""Run a :class:`~monitor.worker.PbxWorker` for every enabled PBX whose lock this process gets.
+
+The configuration is read again every ``poll`` seconds: a PBX added, disabled or edited in the
+admin is started, stopped or restarted without restarting the process. A PBX whose lock another
+process holds is left to it (this process stands by and takes over when the lock frees); a PBX
+whose worker fails is restarted at the next poll, without disturbing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.util import find_spec
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from .ami.config import AmiConfig
+from .crypto import SecretUnreadable
+from .locks import PbxLock, holder_name, lock_for
+from .models import Pbx
+from .worker import PbxWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Running:
+    worker: PbxWorker
+    task: asyncio.Task[None]
+    lock: PbxLock
+    fingerprint: tuple[Any, ...]
+
+
+def default_publish() -> Callable[[int, dict[str, Any]], Any] | None:
+    if find_spec("monitor.broadcast") is None:
+        return None
+    from .broadcast import publish
+
+    return publish
+
+
+def _fingerprint(p: Pbx) -> tuple[Any, ...]:
+    return (
+        p.host,
+        p.port,
+        p.tls,
+        p.tls_ca,
+        p.tls_fingerprint,
+        p.tls_server_name,
+        p.username,
+        p.secret_encrypted,
+        p.auth,
+        p.keepalive,
+    )
+
+
+def _load_enabled() -> list[tuple[int, str, tuple[Any, ...], AmiConfig | None, str]]:
+    out = []
+    for p in Pbx.objects.filter(enabled=True):
+        try:
+            config, error = p.ami_config(), ""
+        except SecretUnreadable as exc:
+            config, error = None, str(exc)
+        out.append((p.pk, p.name, _fingerprint(p), config, error))
+    return out
+
+
+def _claim(pbx_id: int, error: str = "") -> None:
+    fields: dict[str, Any] = {"worker": holder_name()}
+    if error:
+        fields.update(last_error=error, connected=False)
+    Pbx.objects.filter(pk=pbx_id).update(**fields)
+
+
+class WorkerPool:
+    """All the PBX workers of one ``amiworker`` (or ``serve``) process."""
+
+    def __init__(
+        self,
+        *,
+        poll: float = 2.0,
+        flush_interval: float | None = None,
+        publish: Callable[[int, dict[str, Any]], Any] | None = None,
+        worker_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.poll = poll
+        self.publish = publish if publish is not None else default_publish()
+        self.worker_options = dict(worker_options or {})
+        if flush_interval is not None:
+            self.worker_options["flush_interval"] = flush_interval
+        self.running: dict[int, _Running] = {}
+        self._standing_by: set[int] = set()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                await self.step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.poll)
+        finally:
+            await self.stop_all()
+
+    async def step(self) -> None:
+        """One look at the configuration and the locks."""
+        try:
+            enabled = await database_sync_to_async(_load_enabled, thread_sensitive=False)()
+        except Exception as exc:
+            log.warning("worker pool: cannot read the PBX list (%s); keeping what runs", exc)
+            return
+        wanted = {pbx_id: rest for pbx_id, *rest in enabled}
+        for pbx_id in list(self.running):
+            run = self.running[pbx_id]
+            if pbx_id not in wanted or wanted[pbx_id][1] != run.fingerprint:
+                log.info("PBX %s: configuration changed or disabled; stopping its worker", pbx_id)
+                await self._stop(pbx_id)
+            elif run.task.done():
+                exc = run.task.exception() if not run.task.cancelled() else None
+                log.error("PBX %s: worker ended (%r); restarting", pbx_id, exc)
+                await self._stop(pbx_id)
+            elif not await asyncio.to_thread(run.lock.still_held):
+                log.error("PBX %s: lost its lock; stopping so that the new holder is alone", pbx_id)
+                await self._stop(pbx_id)
+        for pbx_id, (name, fingerprint, config, error) in wanted.items():
+            if pbx_id in self.running:
+                continue
+            lock = lock_for(pbx_id)
+            if not await asyncio.to_thread(lock.try_acquire):
+                if pbx_id not in self._standing_by:
+                    log.info("PBX %s (%s): another worker is active; standing by", pbx_id, name)
+                    self._standing_by.add(pbx_id)
+                continue
+            self._standing_by.discard(pbx_id)
+            if config is None:
+                await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id, error)
+                log.error("PBX %s (%s): %s", pbx_id, name, error)
+                await asyncio.to_thread(lock.release)
+                continue
+            await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id)
+            worker = PbxWorker(pbx_id, config, publish=self.publish, **self.worker_options)
+            task = asyncio.create_task(worker.run(), name=f"pbx{pbx_id}")
+            self.running[pbx_id] = _Running(worker, task, lock, fingerprint)
+            log.info("PBX %s (%s): worker active at %s", pbx_id, name, config.address)
+
+    async def _stop(self, pbx_id: int) -> None:
+        run = self.running.pop(pbx_id)
+        run.task.cancel()
+        with contextlib.suppress(BaseException):
+            await run.task
+        await asyncio.to_thread(run.lock.release)
+
+    async def stop_all(self) -> None:
+        for pbx_id in list(self.running):
+            await self._stop(pbx_id)
+
+    def stop(self) -> None:
+        self._stopping.set()
