@@ -1,0 +1,167 @@
+"""``manage.py serve``: the embedded mode of ``make run`` — web server, AMI worker and (unless
+``FCMDASH_AMI_URL`` names a real PBX) the simulated PBX, all in this one process.
+
+Daphne runs Twisted on an asyncio event loop, so the worker pool and the simulator are plain
+asyncio tasks on that same loop; the in-memory channel layer is enough because the pages, the
+worker and the actions all live in this process. Ctrl-C stops the web server, logs off the PBX
+and stops the simulator.
+"""
+
+from __future__ import annotations
+
+# Daphne must install its asyncio reactor before anything else imports Twisted.
+import daphne.server  # noqa: F401  # isort:skip
+
+import asyncio
+import logging
+import os
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from monitor.ami.config import AmiConfig, parse_ami_url
+from monitor.models import Pbx
+from monitor.runner import WorkerPool
+
+log = logging.getLogger(__name__)
+
+SIM_NAME = "Simulator"
+# A call centre big enough to look like one on the wallboard.
+SIM_OPTIONS = {"extensions": 24, "queues": 3, "members_per_queue": 6, "seed": 7}
+
+
+class Command(BaseCommand):
+    help = "Run web server + AMI worker (+ PBX simulator) in one process: the embedded mode."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--sim-port", type=int, default=0, help="simulator AMI port (0: any)")
+        parser.add_argument("--call-rate", type=float, default=0.4, help="simulated calls/s")
+        parser.add_argument("--dialect", default="asterisk", choices=["asterisk", "fcm630a"])
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        from daphne.server import Server
+        from twisted.internet import defer, reactor
+
+        from fcmdash.asgi import application
+
+        url = settings.FCMDASH_AMI_URL
+        config = parse_ami_url(url) if url else None
+        host, port = options["host"], options["port"]
+        background = _Background(config, options, self.stdout.write)
+
+        def start() -> None:
+            background.task = asyncio.ensure_future(background.run())
+
+        def stop() -> defer.Deferred:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(background.stop()))
+
+        reactor.callWhenRunning(start)
+        reactor.addSystemEventTrigger("before", "shutdown", stop)
+        where = f"[{host}]" if ":" in host else host
+        self.stdout.write(f"fcmdash: http://{where}:{port}/  (Ctrl-C stops everything)")
+        server = Server(
+            application=application,
+            endpoints=[f"tcp:port={port}:interface={host.replace(':', chr(92) + ':')}"],
+            signal_handlers=True,
+            action_logger=None,
+            ready_callable=None,
+        )
+        try:
+            server.run()
+        except OSError as exc:
+            raise CommandError(f"cannot serve on {where}:{port}: {exc}") from exc
+        if background.error:
+            raise CommandError(background.error)
+
+
+class _Background:
+    """The simulator and the worker pool, on Daphne's event loop."""
+
+    def __init__(self, config: AmiConfig | None, options: dict, out) -> None:  # type: ignore[no-untyped-def]
+        self.config = config
+        self.options = options
+        self.out = out
+        self.sim = None
+        self.pool: WorkerPool | None = None
+        self.task: asyncio.Future | None = None
+        self.error = ""
+
+    async def run(self) -> None:
+        try:
+            if self.config is None:
+                await self._start_simulator()
+            else:
+                await sync_to_async(_use_real_pbx)(self.config)
+                self.out(f"fcmdash: PBX {self.config.address} as {self.config.username}")
+            self.pool = WorkerPool(poll=2.0)
+            await self.pool.run()
+        except Exception as exc:  # shown once, then the server stops: nothing half-running
+            log.exception("serve: background tasks failed")
+            self.error = f"background tasks failed: {exc}"
+            from twisted.internet import reactor
+
+            reactor.stop()
+
+    async def _start_simulator(self) -> None:
+        from monitor.sim.scenario import Scenario, ScenarioConfig
+        from monitor.sim.server import PbxSimulator
+
+        sim = PbxSimulator(
+            port=self.options["sim_port"], dialect=self.options["dialect"], **SIM_OPTIONS
+        )
+        await sim.start()
+        self.sim = sim
+        sim.scenario = Scenario(
+            sim.pbx,
+            seed=SIM_OPTIONS["seed"],
+            config=ScenarioConfig(call_rate=self.options["call_rate"]),
+        )
+        sim.scenario.start()
+        await sync_to_async(_use_simulator)(sim.port)
+        self.out(
+            f"fcmdash: simulated PBX ({sim.dialect.name}) on 127.0.0.1:{sim.port}, "
+            f"{SIM_OPTIONS['extensions']} extensions, {SIM_OPTIONS['queues']} queues "
+            "(set FCMDASH_AMI_URL to use a real PBX)"
+        )
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+        if self.task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.task), 5.0)
+            except Exception:
+                self.task.cancel()
+        if self.sim is not None:
+            if self.sim.scenario is not None:
+                await self.sim.scenario.stop()
+            await self.sim.stop()
+
+
+def _use_simulator(port: int) -> None:
+    pbx = Pbx.objects.filter(name=SIM_NAME).first() or Pbx(name=SIM_NAME)
+    pbx.host, pbx.port, pbx.tls, pbx.username = "127.0.0.1", port, Pbx.Tls.OFF, "admin123"
+    pbx.enabled = True
+    pbx.set_secret("admin123")
+    pbx.save()
+
+
+def _use_real_pbx(config: AmiConfig) -> None:
+    # The simulator of an earlier run is gone: its row must not send the worker looking for it.
+    Pbx.objects.filter(name=SIM_NAME).update(enabled=False, connected=False)
+    name = os.environ.get("FCMDASH_PBX_NAME") or config.host
+    pbx = Pbx.objects.filter(name=name).first() or Pbx(name=name)
+    pbx.host, pbx.port, pbx.username = config.host, config.port, config.username
+    pbx.tls = config.tls
+    pbx.tls_fingerprint = config.fingerprint or ""
+    pbx.tls_server_name = config.server_name or ""
+    if config.ca_file:
+        with open(config.ca_file, encoding="ascii") as f:
+            pbx.tls_ca = f.read()
+    pbx.auth = config.auth
+    pbx.enabled = True
+    pbx.set_secret(config.secret)
+    pbx.save()
