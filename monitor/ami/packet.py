@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-_ERROR_HANDLER = "ami-latin1"
+DECODE_ERRORS = "ami-latin1"  # the codec error handler that decode() uses
 
 
 def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -24,12 +24,12 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
     return bytes(bad).decode("latin-1"), exc.end
 
 
-codecs.register_error(_ERROR_HANDLER, _latin1_fallback)
+codecs.register_error(DECODE_ERRORS, _latin1_fallback)
 
 
 def decode(raw: bytes) -> str:
     """Decode AMI bytes: UTF-8 where valid, Latin-1 byte by byte where not. Never raises."""
-    return raw.decode("utf-8", _ERROR_HANDLER)
+    return raw.decode("utf-8", DECODE_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,9 @@ class Packet:
         self.keys = keys
 
     @classmethod
-    def from_pairs(cls, pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...], seq: int = 0) -> Packet:
+    def from_pairs(
+        cls, pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...], seq: int = 0
+    ) -> Packet:
         fields: dict[str, str] = {}
         repeats: dict[str, list[str]] | None = None
         for key, value in pairs:

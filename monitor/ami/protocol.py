@@ -228,10 +228,11 @@ class ClientProtocol:
             if isinstance(item, Banner):
                 self.banner = item
                 out.append(item)
-            elif "response" in item.fields:
-                self._on_response(item, out)
-            else:
+            elif "event" in item.fields:
+                # Before "response": OriginateResponse is an event with a Response header.
                 self._on_event(item, out)
+            else:
+                self._on_response(item, out)
         return out
 
     def _on_response(self, packet: Packet, out: list[Banner | Reply | Packet]) -> None:
