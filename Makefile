@@ -8,12 +8,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help .venv run test lint bench clean
+.PHONY: help .venv run test lint bench clean test-production collectstatic
 
 help:
 	@echo "make run    migrate, print demo logins, serve http://127.0.0.1:$${PORT:-8000} (simulated PBX"
 	@echo "            unless FCMDASH_AMI_URL=ami://user:secret@host:7777 is set)"
 	@echo "make test   run the test suite (extra pytest options: PYTEST_ARGS=...)"
+	@echo "make test-production  only tests/production (PostgreSQL + Redis + amiworker + 2 Daphnes)"
+	@echo "make collectstatic    collect static files into \$$FCMDASH_VAR_DIR/static (production)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make clean  remove .venv, caches and var/static (keeps var/: database and keys)"
@@ -44,6 +46,13 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The production set-up for real (tests/production): needs PostgreSQL and Redis, see README.
+test-production: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS) tests/production
+
+collectstatic: $(VENV)/.installed-run
+	$(PY) manage.py collectstatic --noinput
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .

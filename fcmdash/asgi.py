@@ -18,8 +18,6 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 
 def websocket_urlpatterns() -> list:
@@ -31,13 +29,10 @@ def websocket_urlpatterns() -> list:
     return patterns
 
 
-http_app = (
-    ASGIStaticFilesHandler(django_asgi_app) if settings.FCMDASH_SERVE_STATIC else django_asgi_app
-)
-
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        # Static files are WhiteNoise's, a middleware (settings.py).
+        "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
         ),

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -202,9 +203,11 @@ def channel_layer_config() -> dict[str, Any]:
     """Redis from ``REDIS_URL``; else the in-memory layer (embedded mode)."""
     url = envurl("REDIS_URL", REDIS_SCHEMES)
     if url:
+        # The prefix keeps two installations (or test runs) on one Redis apart.
+        prefix = env("FCMDASH_REDIS_PREFIX", "fcmdash")
         return {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url], "prefix": "fcmdash"},
+            "CONFIG": {"hosts": [url], "prefix": prefix},
         }
     # Reaches only consumers in this process: the embedded `serve` runs the web server, the AMI
     # worker and the simulator in one process for that reason.
@@ -231,6 +234,9 @@ FCMDASH_SERVE_STATIC = envbool("FCMDASH_SERVE_STATIC", True)
 # Served over HTTPS, directly or by a proxy that sets X-Forwarded-Proto: secure cookies.
 FCMDASH_HTTPS = envbool("FCMDASH_HTTPS", False)
 FCMDASH_LOG_LEVEL = envchoice("FCMDASH_LOG_LEVEL", "INFO", LOG_LEVELS)
+# /healthz fails a PBX whose worker has not reported for this many seconds (it reports about
+# once a second): a killed worker leaves its PBX marked connected.
+FCMDASH_HEALTH_MAX_AGE = envint("FCMDASH_HEALTH_MAX_AGE", 10, minimum=2)
 
 INSTALLED_APPS = [
     # First, so that `runserver` is Daphne's ASGI server.
@@ -248,6 +254,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (FCMDASH_SERVE_STATIC), before the session and the login get involved.
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if FCMDASH_SERVE_STATIC else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -308,6 +316,28 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = FCMDASH_VAR_DIR / "static"
+# WhiteNoise serves /static/. In production (a PostgreSQL DATABASE_URL) it serves what
+# `collectstatic` wrote to STATIC_ROOT: names with a content hash, compressed copies, cached by
+# browsers for a year. The embedded mode reads the source folders on each request instead, so
+# that `make run` needs no collectstatic and an edited file shows at the next reload.
+_COLLECTED_STATIC = DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _COLLECTED_STATIC
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not _COLLECTED_STATIC
+WHITENOISE_AUTOREFRESH = not _COLLECTED_STATIC
+# WhiteNoise hands Django a plain file; under ASGI Django reads it in a thread and warns that it
+# did, once per process. Harmless for files this small.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
 
 LOGGING = {
     "version": 1,

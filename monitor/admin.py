@@ -1,3 +1,231 @@
-"""Admin registrations for the monitor models (none yet: the models come later)."""
+"""Admin: PBX connections (secret write-only, "Test connection"), queue thresholds, kiosk links,
+API tokens, and the audit log (read-only).
+
+Tokens are shown once, in the message after saving; only their hashes are stored.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .ami.capabilities import Report, probe
+from .ami.client import AmiConnection
+from .ami.errors import AmiError
+from .crypto import SecretUnreadable
+from .models import Pbx
+from .web_models import ApiToken, AuditEntry, KioskLink, OriginateSettings, QueueThreshold
+
+log = logging.getLogger(__name__)
+
+
+class PbxForm(forms.ModelForm):
+    """The AMI secret is write-only: never rendered back, empty keeps the stored one."""
+
+    secret = forms.CharField(
+        label="AMI secret",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = Pbx
+        fields = [
+            "name",
+            "host",
+            "port",
+            "tls",
+            "tls_ca",
+            "tls_fingerprint",
+            "tls_server_name",
+            "username",
+            "secret",
+            "auth",
+            "enabled",
+            "keepalive",
+        ]
+
+    def clean_secret(self) -> str:
+        secret = self.cleaned_data.get("secret", "")
+        if not secret and not self.instance.has_secret:
+            raise forms.ValidationError("The AMI user's secret is required.")
+        return secret
+
+    def save(self, commit: bool = True) -> Pbx:
+        if self.cleaned_data.get("secret"):
+            self.instance.set_secret(self.cleaned_data["secret"])
+        return super().save(commit)
+
+
+class OriginateSettingsInline(admin.StackedInline):
+    model = OriginateSettings
+    can_delete = False
+    extra = 1
+    max_num = 1
+
+
+@admin.register(Pbx)
+class PbxAdmin(admin.ModelAdmin):
+    form = PbxForm
+    inlines = [OriginateSettingsInline]
+    list_display = ["name", "host", "port", "tls", "username", "enabled", "connected", "stale"]
+    readonly_fields = [
+        "connected",
+        "connected_since",
+        "stale_since",
+        "synced_at",
+        "last_error",
+        "banner",
+        "ami_version",
+        "pbx_status",
+        "actions",
+        "unavailable",
+        "worker",
+    ]
+    actions = ["test_connection"]
+
+    @admin.display(boolean=True)
+    def stale(self, obj: Pbx) -> bool:
+        return obj.stale
+
+    @admin.action(description="Test connection (log in and check the AMI user's privileges)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Pbx]) -> None:
+        for pbx in queryset:
+            try:
+                report = async_to_sync(test_connection)(pbx)
+            except (AmiError, SecretUnreadable, ValueError) as exc:
+                self.message_user(request, f"{pbx}: {exc}", messages.ERROR)
+                continue
+            level = messages.SUCCESS if all(report.allowed.values()) else messages.WARNING
+            self.message_user(request, f"{pbx}: {describe(report)}", level)
+
+
+async def test_connection(pbx: Pbx) -> Report:
+    """Log in to ``pbx`` with events off and probe what its AMI user may do."""
+    conn = await AmiConnection.open(pbx.ami_config().with_(events=False), keep_events=())
+    try:
+        return await probe(conn)
+    finally:
+        await conn.close()
+
+
+def describe(report: Report) -> str:
+    allowed = [name for name, ok in report.allowed.items() if ok]
+    denied = [f"{c.action} ({c.detail})" for c in report.capabilities.values() if not c.allowed]
+    counts = f"{_count(report.endpoints)} endpoints, {_count(report.queues)} queues"
+    text = f"{report.banner}; {counts}; usable: {', '.join(allowed) or 'none'}"
+    return text + (f"; not usable: {'; '.join(denied)}" if denied else "")
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+@admin.register(QueueThreshold)
+class QueueThresholdAdmin(admin.ModelAdmin):
+    list_display = ["queue_name", "pbx", "waiting_amber", "waiting_red", "wait_amber", "wait_red"]
+    list_filter = ["pbx"]
+
+
+class TokenAdmin(admin.ModelAdmin):
+    """Issues the token on creation and shows it once; revoking is an action."""
+
+    actions = ["revoke"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        token = obj.issue() if not change else None
+        super().save_model(request, obj, form, change)
+        if token:
+            self.message_user(request, self.issued_message(request, obj, token), messages.WARNING)
+
+    def issued_message(self, request: HttpRequest, obj: Any, token: str) -> str:
+        raise NotImplementedError
+
+    @admin.action(description="Revoke the selected")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = list(queryset.filter(revoked_at=None))
+        queryset.filter(pk__in=[o.pk for o in revoked]).update(revoked_at=timezone.now())
+        for obj in revoked:
+            self.revoked(obj)
+        self.message_user(request, f"Revoked {len(revoked)}.")
+
+    def revoked(self, obj: Any) -> None:
+        pass
+
+
+@admin.register(KioskLink)
+class KioskLinkAdmin(TokenAdmin):
+    list_display = [
+        "name",
+        "pbx",
+        "queue",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = ["created_at", "created_by", "last_used_at", "revoked_at"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+    def issued_message(self, request: HttpRequest, obj: Any, token: str) -> str:
+        url = request.build_absolute_uri(f"/kiosk/{token}/")
+        return f"Kiosk link for {obj}: {url} — copy it now, it is not shown again."
+
+    def revoked(self, obj: Any) -> None:
+        close_kiosk_sockets(obj.pk)
+
+
+def close_kiosk_sockets(link_id: int) -> None:
+    """Close the open sockets of a revoked link (best effort: a page reload checks again)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(f"kiosk.{link_id}", {"type": "kiosk.revoked"})
+    except Exception as exc:  # the layer is away: the sockets fail their next reconnect instead
+        log.warning("kiosk link %s revoked, but its open screens were not told: %s", link_id, exc)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TokenAdmin):
+    list_display = ["name", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["created_at", "last_used_at", "revoked_at"]
+
+    def issued_message(self, request: HttpRequest, obj: Any, token: str) -> str:
+        return (
+            f"API token {obj}: {token} — copy it now, it is not shown again. "
+            f"Use it as 'Authorization: Bearer {token}' on /api/v1/state."
+        )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log can be read, never edited."""
+
+    list_display = ["at", "username", "pbx_name", "kind", "ok", "answer"]
+    list_filter = ["kind", "ok", "pbx_name"]
+    search_fields = ["username", "answer"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

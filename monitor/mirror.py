@@ -149,9 +149,17 @@ class Batch:
 
     @classmethod
     def build(
-        cls, *, pbx_id: int, changes: Any, snapshot: Any = None, status: StatusRow | None = None
+        cls,
+        *,
+        pbx_id: int,
+        changes: Any,
+        snapshot: Any = None,
+        status: StatusRow | None = None,
+        state: Any = None,
     ) -> Batch:
-        """``changes``: a ``state.Changes``; ``snapshot``: the PbxState for a full write."""
+        """``changes``: a ``state.Changes``; ``snapshot``: the PbxState for a full write;
+        ``state``: the live PbxState, to name the peer of a call whose peer did not change
+        (a hold touches one side only: without it that row would lose its peer's channel)."""
         b = cls(pbx_id=pbx_id, full=snapshot is not None, status=status)
         if snapshot is not None:
             st = snapshot
@@ -177,7 +185,8 @@ class Batch:
         b.queues = {k: queue_row(q) for k, q in sources["queues"].items()}
         b.members = {k: member_row(m) for k, m in sources["members"].items()}
         b.callers = {k: caller_row(c) for k, c in sources["callers"].items()}
-        b.calls = {k: call_row(c, calls, snapshot) for k, c in calls.items()}
+        lookup = snapshot if snapshot is not None else state
+        b.calls = {k: call_row(c, calls, lookup) for k, c in calls.items()}
         return b
 
 

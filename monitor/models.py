@@ -261,3 +261,45 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return self.channel
+
+
+class WorkerStats(models.Model):
+    """What the AMI worker of a PBX has done, for ``/metrics`` and ``/healthz`` in other
+    processes (``monitor/stats.py``).
+
+    The counters are totals over every worker this PBX has had: each report *adds* what its
+    worker counted since its previous report, so they only grow, across worker restarts and
+    take-overs alike. ``updated_at`` is the worker's heartbeat (about once a second).
+    """
+
+    pbx = models.OneToOneField(
+        Pbx, on_delete=models.CASCADE, primary_key=True, related_name="worker_stats"
+    )
+    events_applied = models.BigIntegerField(default=0)
+    flushes = models.BigIntegerField(default=0)
+    resyncs = models.BigIntegerField(default=0)
+    reconnects = models.BigIntegerField(default=0)
+    event_overflows = models.BigIntegerField(default=0)
+    events_per_second = models.FloatField(default=0.0)
+    flush_lag = models.FloatField(default=0.0, help_text="Seconds a change waited to be written.")
+    event_queue = models.PositiveIntegerField(default=0, help_text="Events not yet applied.")
+    worker = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "worker statistics"
+        verbose_name_plural = "worker statistics"
+
+    def __str__(self) -> str:
+        return f"worker statistics of {self.pbx_id}"
+
+
+# --- web models ---
+# The web side's models live in their own module; imported here so Django registers them.
+from .web_models import (  # noqa: E402, F401
+    ApiToken,
+    AuditEntry,
+    KioskLink,
+    OriginateSettings,
+    QueueThreshold,
+)

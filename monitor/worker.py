@@ -38,6 +38,7 @@ from .ami.packet import Packet
 from .ami.privileges import privilege_hint
 from .ami.protocol import Action, Reply
 from .state import PbxState
+from .stats import STATS_INTERVAL, StatsReporter
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class PbxWorker:
         publish: Callable[[int, dict[str, Any]], Any] | None = None,
         client: AmiClient | None = None,
         clock: Callable[[], float] = time.time,
+        stats_interval: float | None = STATS_INTERVAL,
     ) -> None:
         self.pbx_id = pbx_id
         self.config = config
@@ -91,12 +93,17 @@ class PbxWorker:
         self._publish = publish
         self._clock = clock
         self._status_dirty = True
-        self._full_write = True  # the first flush replaces whatever the database held
+        self._full_write = True  # the first flush after a resync replaces what the database held
         self._db_failing = False
         self._resync_needed = asyncio.Event()
         self.flushes = 0
         self.events_applied = 0
         self.resyncs = 0
+        # For monitor.stats: when the oldest change not yet in the database arrived
+        # (time.monotonic()), and the longest such wait of a flush since the last report.
+        self.pending_since: float | None = None
+        self.flush_lag_max = 0.0
+        self.stats = StatsReporter(self, interval=stats_interval) if stats_interval else None
         self._action_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -120,6 +127,9 @@ class PbxWorker:
             self._mark_down("fcmdash worker stopped")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self.flush()), 5.0)
+            if self.stats is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self.stats.report()), 5.0)
 
     # -- events --------------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -127,6 +137,8 @@ class PbxWorker:
         while True:
             first = await events.get()
             batch = [first, *events.drain(BATCH)]
+            if self.pending_since is None:
+                self.pending_since = time.monotonic()
             for item in batch:
                 if isinstance(item, Packet):
                     self.state.apply(item, self._clock())
@@ -318,11 +330,16 @@ class PbxWorker:
         while True:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
+            if self.stats is not None:
+                await self.stats.maybe_report()
 
     async def flush(self) -> dict[str, Any] | None:
         """Write what changed since the last flush; publish it. Returns the change set."""
         changes = self.state.take_changes()
-        full = self._full_write
+        pending, self.pending_since = self.pending_since, None
+        # Before the first resync the state is empty: a full write would delete every row an
+        # earlier run left, while the PBX may still have them (they stay, marked stale).
+        full = self._full_write and self.resyncs > 0
         if changes.pbx is not None:
             self._status_dirty = True  # the PBX announced a shutdown, booted, reloaded
         status = self.status if self._status_dirty else None
@@ -333,13 +350,14 @@ class PbxWorker:
             pbx_id=self.pbx_id,
             changes=changes,
             snapshot=self.state if full else None,
+            state=self.state,
             status=(
                 mirror.StatusRow.from_status(status, self.state.pbx.status)
                 if status is not None
                 else None
             ),
         )
-        self._full_write = False
+        self._full_write = self._full_write and not full
         self._status_dirty = False
         try:
             summary = await database_sync_to_async(mirror.flush, thread_sensitive=False)(batch)
@@ -354,11 +372,15 @@ class PbxWorker:
             self._db_failing = True
             self._full_write = True
             self._status_dirty = True
+            if pending is not None:  # still not written: the wait goes on from the oldest
+                self.pending_since = min(pending, self.pending_since or pending)
             return None
         if self._db_failing:
             log.info("PBX %s: database writes work again", self.pbx_id)
         self._db_failing = False
         self.flushes += 1
+        if pending is not None:
+            self.flush_lag_max = max(self.flush_lag_max, time.monotonic() - pending)
         if self._publish is not None and summary:
             try:
                 await self._publish(self.pbx_id, summary)

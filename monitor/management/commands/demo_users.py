@@ -1,7 +1,8 @@
 """Create or reset the demo users ``admin`` and ``supervisor`` and print their passwords.
 
 Idempotent: a second run finds both users and sets new passwords. Passwords are random unless
-``FCMDASH_DEMO_PASSWORD`` is set. Groups and permissions come from a data migration, not here.
+``FCMDASH_DEMO_PASSWORD`` is set. The groups themselves come from a data migration
+(``0003_groups``); the supervisor is put into "Supervisors" here, so that it can act.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-# username -> (is_staff, is_superuser)
+# username -> (is_staff, is_superuser, groups)
 DEMO_USERS = {
-    "admin": (True, True),
-    "supervisor": (False, False),
+    "admin": (True, True, ()),
+    "supervisor": (False, False, ("Supervisors",)),
 }
 
 
-def demo_user_reset(*, username: str, is_staff: bool, is_superuser: bool, password: str) -> bool:
+def demo_user_reset(
+    *, username: str, is_staff: bool, is_superuser: bool, groups: tuple[str, ...], password: str
+) -> bool:
     """Create ``username`` or bring it back to the demo state. Returns whether it was created."""
     user, created = get_user_model().objects.get_or_create(username=username)
     user.is_active = True
@@ -28,6 +32,7 @@ def demo_user_reset(*, username: str, is_staff: bool, is_superuser: bool, passwo
     user.is_superuser = is_superuser
     user.set_password(password)
     user.save()
+    user.groups.set(Group.objects.filter(name__in=groups))
     return created
 
 
@@ -38,12 +43,13 @@ class Command(BaseCommand):
         fixed = os.environ.get("FCMDASH_DEMO_PASSWORD", "")
         lines = []
         with transaction.atomic():
-            for username, (is_staff, is_superuser) in DEMO_USERS.items():
+            for username, (is_staff, is_superuser, groups) in DEMO_USERS.items():
                 password = fixed or secrets.token_urlsafe(12)
                 created = demo_user_reset(
                     username=username,
                     is_staff=is_staff,
                     is_superuser=is_superuser,
+                    groups=groups,
                     password=password,
                 )
                 state = "created" if created else "password reset"

@@ -1,0 +1,144 @@
+"""``GET /api/v1/state``: the whole mirror as JSON, for scripts and other wallboards.
+
+Read-only. Authenticated by a Django session with the view permission, or by
+``Authorization: Bearer <token>`` with an :class:`~monitor.web_models.ApiToken`. Seconds
+(waited, in call) are counted at the moment of the request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .views.access import can_view
+from .web_models import ApiToken
+
+
+@require_GET
+def state(request: HttpRequest) -> JsonResponse:
+    if not _authorised(request):
+        response = JsonResponse({"error": "authentication required"}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="fcmdash"'
+        return response
+    response = JsonResponse(snapshot(timezone.now()))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _authorised(request: HttpRequest) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        found = ApiToken.find(token.strip())
+        if found is not None:
+            _touch(found)
+        return found is not None
+    return can_view(request.user)
+
+
+def _touch(token: ApiToken) -> None:
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def _seconds(since: datetime | None, now: datetime) -> int | None:
+    return None if since is None else max(0, int((now - since).total_seconds()))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def snapshot(now: datetime) -> dict[str, Any]:
+    names = dict(Pbx.objects.values_list("pk", "name"))
+    return {
+        "at": now.isoformat(),
+        "pbxes": [
+            {
+                "name": p.name,
+                "connected": p.connected,
+                "stale": p.stale,
+                "since": _iso(p.stale_since if p.stale else p.connected_since),
+                "synced_at": _iso(p.synced_at),
+            }
+            for p in Pbx.objects.all()
+        ],
+        "endpoints": _endpoints(names),
+        "queues": _queues(names, now),
+        "calls": _calls(names, now),
+    }
+
+
+def _endpoints(names: dict[int, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "pbx": names[e.pbx_id],
+            "resource": e.resource,
+            "name": e.name,
+            "state": e.state,
+            "registered": e.registered,
+            "calls": e.channels,
+        }
+        for e in Endpoint.objects.all()
+    ]
+
+
+def _queues(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
+    members: dict[int, list[dict[str, Any]]] = {}
+    for m in QueueMember.objects.all():
+        members.setdefault(m.queue_id, []).append(
+            {
+                "interface": m.interface,
+                "name": m.name,
+                "status": m.status,
+                "paused": m.paused,
+                "paused_reason": m.paused_reason,
+                "in_call": m.in_call,
+                "calls_taken": m.calls_taken,
+            }
+        )
+    callers: dict[int, list[dict[str, Any]]] = {}
+    for c in QueueCaller.objects.order_by("position"):
+        callers.setdefault(c.queue_id, []).append(
+            {
+                "position": c.position,
+                "caller_id": c.caller_id_num,
+                "caller_name": c.caller_id_name,
+                "seconds_waited": _seconds(c.joined_at, now),
+            }
+        )
+    return [
+        {
+            "pbx": names[q.pbx_id],
+            "name": q.name,
+            "waiting": q.calls_waiting,
+            "completed": q.completed,
+            "abandoned": q.abandoned,
+            "service_level_perf": q.service_level_perf,
+            "callers": callers.get(q.pk, []),
+            "members": members.get(q.pk, []),
+        }
+        for q in Queue.objects.all()
+    ]
+
+
+def _calls(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "pbx": names[c.pbx_id],
+            "channel": c.channel,
+            "caller_id": c.caller_id_num,
+            "caller_name": c.caller_id_name,
+            "connected_line": c.connected_num,
+            "connected_name": c.connected_name,
+            "state": c.state,
+            "seconds": _seconds(c.started_at, now),
+        }
+        for c in Call.objects.all()
+    ]

@@ -1,0 +1,87 @@
+"""Template helpers of the tiles: state symbols, timers, the privilege a disabled button needs.
+
+Every state is shown three ways (colour, word, symbol) so that no one needs to tell colours
+apart; the legend on the wallboard is built from the same tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from ..actions import AMI_ACTION
+from ..ami.privileges import privilege_hint as _privilege_hint
+
+register = template.Library()
+
+# device state -> (css modifier, word, symbol)
+STATES: dict[str, tuple[str, str, str]] = {
+    "not_inuse": ("free", "Free", "✓"),
+    "inuse": ("oncall", "On a call", "☎"),
+    "busy": ("oncall", "Busy", "☎"),
+    "ringing": ("ringing", "Ringing", "♪"),
+    "ringinuse": ("ringing", "Ringing, on a call", "♪"),
+    "onhold": ("hold", "On hold", "‖"),
+    "unavailable": ("offline", "Unavailable", "✕"),
+    "invalid": ("offline", "Invalid", "✕"),
+    "unknown": ("unknown", "Unknown", "?"),
+}
+LEVELS: dict[str, tuple[str, str]] = {
+    "ok": ("OK", "✓"),
+    "amber": ("Attention", "▲"),
+    "red": ("Critical", "‼"),
+}
+
+
+@register.filter
+def state_class(state: str) -> str:
+    return STATES.get(state, STATES["unknown"])[0]
+
+
+@register.filter
+def state_word(state: str) -> str:
+    return STATES.get(state, STATES["unknown"])[1]
+
+
+@register.filter
+def state_icon(state: str) -> str:
+    return STATES.get(state, STATES["unknown"])[2]
+
+
+@register.filter
+def level_word(level: str) -> str:
+    return LEVELS.get(level, LEVELS["ok"])[0]
+
+
+@register.filter
+def level_icon(level: str) -> str:
+    return LEVELS.get(level, LEVELS["ok"])[1]
+
+
+@register.simple_tag
+def timer(since: datetime | None, label: str = "") -> SafeString:
+    """A timer the browser ticks from ``since``; without JavaScript it shows the start time."""
+    if since is None:
+        return mark_safe('<span class="timer timer--none">–</span>')
+    local = timezone.localtime(since)
+    return format_html(
+        '<time class="timer" datetime="{}" data-since="{}" title="{}since {}">since {}</time>',
+        since.isoformat(),
+        int(since.timestamp()),
+        f"{label} " if label else "",
+        local.strftime("%H:%M:%S"),
+        local.strftime("%H:%M:%S"),
+    )
+
+
+@register.simple_tag
+def denied_hint(pbx: object, kind: str) -> str:
+    """ "" when the PBX's AMI user may run the action of ``kind``; else what to grant."""
+    action = AMI_ACTION[kind]
+    if getattr(pbx, "actions", {}).get(action) is False:
+        return f"The PBX refuses {action} for fcmdash's AMI user: {_privilege_hint(action)}"
+    return ""

@@ -1,0 +1,211 @@
+"""The tiles of the pages: what each partial needs, loaded in a few queries, and rendered.
+
+Pages ``{% include %}`` the partials in ``monitor/templates/monitor/tiles/``; the broadcaster
+renders the same files through :func:`render`. A partial sees only what is built here plus the
+``controls`` flag (supervisor buttons or not), never the request or the user, so the HTML is the
+same for every browser of a group.
+
+Rows get their display extras as attributes (``endpoint.call``, ``queue.stats`` ...).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.template.loader import get_template
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from .models import Call, DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .web_models import (
+    DEFAULT_WAIT_AMBER,
+    DEFAULT_WAIT_RED,
+    DEFAULT_WAITING_AMBER,
+    DEFAULT_WAITING_RED,
+    QueueThreshold,
+)
+
+TEMPLATES = {
+    "pbx": "monitor/tiles/pbx_status.html",
+    "endpoint": "monitor/tiles/endpoint.html",
+    "queue": "monitor/tiles/queue.html",
+    "member": "monitor/tiles/member.html",
+    "caller": "monitor/tiles/caller.html",
+    "call": "monitor/tiles/call.html",
+}
+BUSY = {DeviceState.INUSE, DeviceState.BUSY, DeviceState.RINGING, DeviceState.RINGINUSE}
+BUSY |= {DeviceState.ONHOLD}
+UNAVAILABLE = {DeviceState.UNAVAILABLE, DeviceState.INVALID, DeviceState.UNKNOWN}
+
+
+def render(kind: str, obj: object, *, controls: bool) -> SafeString:
+    """One tile's HTML, as the pages include it."""
+    return get_template(TEMPLATES[kind]).render({kind: obj, "controls": controls})
+
+
+def resource_of(interface: str) -> str:
+    """``PJSIP/1001`` -> ``1001``; what a queue member's interface names as an endpoint."""
+    tech, _, rest = interface.partition("/")
+    return rest if tech.upper() == "PJSIP" else ""
+
+
+# -- endpoints ---------------------------------------------------------------------------
+def load_endpoints(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+    """Endpoints with ``.calls`` (their Call rows, peers attached) and ``.call`` (the first)."""
+    endpoints = list(endpoints)
+    by_pbx: dict[int, list[Endpoint]] = defaultdict(list)
+    for ep in endpoints:
+        by_pbx[ep.pbx_id].append(ep)
+    for pbx_id, eps in by_pbx.items():
+        calls = Call.objects.filter(pbx_id=pbx_id, endpoint_resource__in=[e.resource for e in eps])
+        grouped: dict[str, list[Call]] = defaultdict(list)
+        for call in load_calls(calls, with_endpoints=False):
+            grouped[call.endpoint_resource].append(call)
+        for ep in eps:
+            ep.calls = grouped.get(ep.resource, [])
+            ep.call = ep.calls[0] if ep.calls else None
+    return endpoints
+
+
+# -- calls -------------------------------------------------------------------------------
+def load_calls(calls: Iterable[Call], *, with_endpoints: bool = True) -> list[Call]:
+    """Calls with ``.peer`` (the other party's Call row or None), ``.party`` (its caller ID
+    as text) and ``.endpoint_pk`` (for the extension page's list)."""
+    calls = list(calls)
+    peer_ids: dict[int, set[str]] = defaultdict(set)
+    resources: dict[int, set[str]] = defaultdict(set)
+    for call in calls:
+        if call.peer_uniqueid:
+            peer_ids[call.pbx_id].add(call.peer_uniqueid)
+        if call.endpoint_resource:
+            resources[call.pbx_id].add(call.endpoint_resource)
+    peers = {
+        (c.pbx_id, c.uniqueid): c
+        for pbx_id, uids in peer_ids.items()
+        for c in Call.objects.filter(pbx_id=pbx_id, uniqueid__in=uids)
+    }
+    endpoint_pks: dict[tuple[int, str], int] = {}
+    if with_endpoints:
+        for pbx_id, names in resources.items():
+            rows = Endpoint.objects.filter(pbx_id=pbx_id, resource__in=names)
+            endpoint_pks.update({(pbx_id, r): pk for pk, r in rows.values_list("pk", "resource")})
+    for call in calls:
+        call.peer = peers.get((call.pbx_id, call.peer_uniqueid))
+        call.party = _party(call)
+        call.endpoint_pk = endpoint_pks.get((call.pbx_id, call.endpoint_resource))
+    return calls
+
+
+def _party(call: Call) -> str:
+    """Who ``call`` talks to: the peer channel's caller ID, else the connected line."""
+    peer = call.peer
+    if peer is not None:
+        num, name = peer.caller_id_num, peer.caller_id_name
+    else:
+        num, name = call.connected_num, call.connected_name
+    num = "" if num in ("<unknown>", "") else num
+    name = "" if name in ("<unknown>", "") else name
+    if num and name and name != num:
+        return f"{name} ({num})"
+    return num or name or (call.exten if call.exten not in ("", "s") else "")
+
+
+# -- queues ------------------------------------------------------------------------------
+@dataclass
+class QueueStats:
+    available: int = 0
+    busy: int = 0
+    paused: int = 0
+    unavailable: int = 0
+
+
+def load_queues(queues: Iterable[Queue]) -> list[Queue]:
+    """Queues with ``.callers_list``, ``.stats`` (member counts), ``.threshold`` and
+    ``.level`` ("ok", "amber", "red")."""
+    queues = list(queues)
+    if not queues:
+        return queues
+    ids = [q.pk for q in queues]
+    members: dict[int, list[QueueMember]] = defaultdict(list)
+    for m in QueueMember.objects.filter(queue_id__in=ids):
+        members[m.queue_id].append(m)
+    callers: dict[int, list[QueueCaller]] = defaultdict(list)
+    for c in QueueCaller.objects.filter(queue_id__in=ids).order_by("position", "joined_at"):
+        callers[c.queue_id].append(c)
+    thresholds = {
+        (t.pbx_id, t.queue_name): t
+        for t in QueueThreshold.objects.filter(pbx_id__in={q.pbx_id for q in queues})
+    }
+    now = timezone.now()
+    for q in queues:
+        q.stats = member_stats(members.get(q.pk, []))
+        q.callers_list = callers.get(q.pk, [])
+        # Some PBXes count waiting callers without listing them (the FCM630A Queues form).
+        q.waiting = len(q.callers_list) or q.calls_waiting
+        q.oldest = min((c.joined_at for c in q.callers_list), default=None)
+        q.threshold = thresholds.get((q.pbx_id, q.name)) or default_threshold()
+        q.level = level(q, now)
+    return queues
+
+
+def default_threshold() -> QueueThreshold:
+    return QueueThreshold(
+        waiting_amber=DEFAULT_WAITING_AMBER,
+        waiting_red=DEFAULT_WAITING_RED,
+        wait_amber=DEFAULT_WAIT_AMBER,
+        wait_red=DEFAULT_WAIT_RED,
+    )
+
+
+def member_stats(members: Iterable[QueueMember]) -> QueueStats:
+    stats = QueueStats()
+    for m in members:
+        if m.paused:
+            stats.paused += 1
+        elif m.status in UNAVAILABLE:
+            stats.unavailable += 1
+        elif m.in_call or m.status in BUSY:
+            stats.busy += 1
+        else:
+            stats.available += 1
+    return stats
+
+
+def level(queue: Queue, now: object) -> str:
+    """Amber or red by the queue's thresholds; the browser re-checks the wait every second."""
+    t = queue.threshold
+    waited = (now - queue.oldest).total_seconds() if queue.oldest else 0  # type: ignore[operator]
+    if queue.waiting > t.waiting_red or waited > t.wait_red:
+        return "red"
+    if queue.waiting > t.waiting_amber or waited > t.wait_amber:
+        return "amber"
+    return "ok"
+
+
+# -- members -----------------------------------------------------------------------------
+def load_members(members: Iterable[QueueMember]) -> list[QueueMember]:
+    """Members with ``.endpoint_pk`` (their extension's row, if any) and ``.queue`` loaded."""
+    members = list(members)
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for m in members:
+        wanted[m.pbx_id].add(resource_of(m.state_interface or m.interface))
+    pks: dict[tuple[int, str], int] = {}
+    for pbx_id, names in wanted.items():
+        rows = Endpoint.objects.filter(pbx_id=pbx_id, resource__in=names)
+        pks.update({(pbx_id, r): pk for pk, r in rows.values_list("pk", "resource")})
+    for m in members:
+        m.endpoint_pk = pks.get((m.pbx_id, resource_of(m.state_interface or m.interface)))
+    return members
+
+
+def members_of_endpoint(endpoint: Endpoint) -> list[QueueMember]:
+    interfaces = [f"{endpoint.technology}/{endpoint.resource}", f"PJSIP/{endpoint.resource}"]
+    rows = QueueMember.objects.filter(pbx_id=endpoint.pbx_id).select_related("queue", "pbx")
+    rows = rows.filter(interface__in=interfaces) | rows.filter(state_interface__in=interfaces)
+    return load_members(rows.order_by("queue__name"))
+
+
+def pbxes_by_id(ids: Iterable[int]) -> dict[int, Pbx]:
+    return Pbx.objects.in_bulk(list(ids))

@@ -1,0 +1,65 @@
+"""Who may see and do what, for views and consumers alike.
+
+- Seeing the pages needs ``monitor.view_wallboard`` (groups Viewers and Supervisors).
+- Each supervisor action needs its own permission (:data:`monitor.actions.PERMISSION`).
+- A user with any action permission gets the pages *with* controls (group ``pbx.<id>.control``
+  on the socket); buttons of the actions they lack are hidden by the ``can-*`` body classes and
+  refused by the server anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+VIEW_PERMISSION = "monitor.view_wallboard"
+# body class -> permission; the CSS shows a control only under its class.
+CONTROL_PERMISSIONS = {
+    "hangup": "monitor.hangup",
+    "originate": "monitor.originate",
+    "pause": "monitor.pause_member",
+}
+
+LEGEND_STATES = ("not_inuse", "ringing", "inuse", "onhold", "unavailable", "unknown")
+
+
+def can_view(user: Any) -> bool:
+    return user.is_authenticated and user.has_perm(VIEW_PERMISSION)
+
+
+def control_classes(user: Any) -> list[str]:
+    """The ``can-*`` classes of the actions ``user`` may run."""
+    if not user.is_authenticated:
+        return []
+    return [name for name, perm in CONTROL_PERMISSIONS.items() if user.has_perm(perm)]
+
+
+def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous: to the login page. Logged in without the view permission: 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm(VIEW_PERMISSION):
+            raise PermissionDenied("You may not view the wallboard; ask for the Viewers group.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def page_context(request: HttpRequest, pbxes: list[Any], *, controls: bool = True) -> dict:
+    """What every live page's base template needs: permissions, the socket URL, the PBXes."""
+    classes = control_classes(request.user) if controls else []
+    ids = ",".join(str(p.pk) for p in pbxes)
+    return {
+        "pbxes": pbxes,
+        "controls": bool(classes),
+        "can_classes": " ".join(f"can-{c}" for c in classes),
+        "ws_url": f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1"),
+        "legend_states": LEGEND_STATES,
+    }

@@ -1,0 +1,132 @@
+"""The live pages: wallboard, queue detail, extension detail, calls, click-to-call form.
+
+Each page includes the tile partials (``monitor/tiles/*.html``) with rows loaded by
+:mod:`monitor.tiles`, so its first render and the live updates are the same HTML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from .. import tiles
+from ..forms import OriginateForm
+from ..models import Call, Endpoint, Pbx, Queue, QueueMember
+from .access import page_context, viewer_required
+
+
+@dataclass
+class Section:
+    """One PBX's part of a page."""
+
+    pbx: Pbx
+    endpoints: list[Endpoint] = field(default_factory=list)
+    queues: list[Queue] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    # A filtered list takes no new tiles from live updates (they may not match the filter).
+    filtered: bool = False
+
+
+def selected_pbxes(request: HttpRequest) -> list[Pbx]:
+    """The PBXes named by ``?pbx=<id>`` (all when absent or unknown)."""
+    pbxes = list(Pbx.objects.all())
+    wanted = request.GET.get("pbx", "")
+    if wanted.isdigit():
+        chosen = [p for p in pbxes if p.pk == int(wanted)]
+        return chosen or pbxes
+    return pbxes
+
+
+def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
+    sections = []
+    for pbx in pbxes:
+        endpoints = Endpoint.objects.filter(pbx=pbx).select_related("pbx")
+        queues = Queue.objects.filter(pbx=pbx)
+        if queue:
+            queues = queues.filter(name=queue)
+            members = QueueMember.objects.filter(pbx=pbx, queue__name=queue)
+            names = {tiles.resource_of(m.state_interface or m.interface) for m in members}
+            names |= {tiles.resource_of(m.interface) for m in members}
+            endpoints = endpoints.filter(resource__in=names)
+        sections.append(
+            Section(
+                pbx,
+                tiles.load_endpoints(endpoints),
+                tiles.load_queues(queues),
+                filtered=bool(queue),
+            )
+        )
+    return sections
+
+
+@viewer_required
+def wallboard(request: HttpRequest) -> HttpResponse:
+    pbxes = selected_pbxes(request)
+    queue = request.GET.get("queue", "")[:80]
+    context = page_context(request, pbxes)
+    context.update(
+        sections=wallboard_sections(pbxes, queue),
+        queue_filter=queue,
+        pbx_filter=request.GET.get("pbx", ""),
+        all_pbxes=Pbx.objects.all(),
+        queue_names=Queue.objects.values_list("name", flat=True).distinct().order_by("name"),
+    )
+    return render(request, "monitor/wallboard.html", context)
+
+
+@viewer_required
+def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk)
+    members = QueueMember.objects.filter(queue=queue).select_related("pbx", "queue")
+    context = page_context(request, [queue.pbx])
+    context.update(
+        pbx=queue.pbx,
+        queue=tiles.load_queues([queue])[0],
+        members=tiles.load_members(members),
+        callers=queue.callers.all().order_by("position", "joined_at"),
+    )
+    return render(request, "monitor/queue_detail.html", context)
+
+
+@viewer_required
+def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = get_object_or_404(Endpoint.objects.select_related("pbx"), pk=pk)
+    endpoint = tiles.load_endpoints([endpoint])[0]
+    calls = Call.objects.filter(pbx=endpoint.pbx, endpoint_resource=endpoint.resource)
+    context = page_context(request, [endpoint.pbx])
+    context.update(
+        pbx=endpoint.pbx,
+        endpoint=endpoint,
+        calls=tiles.load_calls(calls.select_related("pbx")),
+        members=tiles.members_of_endpoint(endpoint),
+        form=OriginateForm(initial={"pbx_choice": endpoint.pbx, "extension": endpoint.resource}),
+    )
+    return render(request, "monitor/extension_detail.html", context)
+
+
+@viewer_required
+def calls(request: HttpRequest) -> HttpResponse:
+    pbxes = selected_pbxes(request)
+    sections = [
+        Section(pbx, calls=tiles.load_calls(Call.objects.filter(pbx=pbx).select_related("pbx")))
+        for pbx in pbxes
+    ]
+    context = page_context(request, pbxes)
+    context["sections"] = sections
+    return render(request, "monitor/calls.html", context)
+
+
+@viewer_required
+def originate_form(request: HttpRequest) -> HttpResponse:
+    initial: dict[str, Any] = {}
+    pk = request.GET.get("endpoint", "")
+    endpoint = Endpoint.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+    if endpoint is not None:
+        initial = {"pbx_choice": endpoint.pbx_id, "extension": endpoint.resource}
+    pbxes = list(Pbx.objects.all())
+    context = page_context(request, pbxes)
+    context.update(form=OriginateForm(initial=initial), endpoint=endpoint)
+    return render(request, "monitor/originate.html", context)

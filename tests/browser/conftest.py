@@ -1,0 +1,229 @@
+"""Browser tests: Debian's Chromium through Playwright against a live Daphne.
+
+- ``daphne_url``: Daphne in a child process on a free 127.0.0.1 port, on this session's test
+  database (a file: SQLite ``:memory:`` cannot be shared) and the Redis channel layer of the
+  ``redis_url`` fixture, under a prefix of its own.
+- ``redis_layer``: the same layer in this process, so that a test's ``publish`` reaches the
+  pages. Tests write rows with ``django_db(transaction=True)``, so Daphne sees them committed.
+- Playwright never downloads a browser: ``/usr/bin/chromium`` or the tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test import Client
+
+from tests.conftest import REPO_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ARTIFACTS = REPO_DIR / "test-artifacts"
+PREFIX = f"fcmdash-test-{uuid.uuid4().hex[:8]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen on 127.0.0.1:{port} within {timeout:g} s")
+
+
+class Daphne:
+    """Daphne in a child process, restartable on the same port (to drop every socket)."""
+
+    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
+        self.port, self.env, self.log_path = port, env, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "fcmdash.asgi:application",
+                ],
+                cwd=REPO_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_listening(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup, django_db_blocker, redis_url, var_dir):
+    with django_db_blocker.unblock():
+        db_name = str(connection.settings_dict["NAME"])
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.live_settings",
+        "FCMDASH_TEST_DB": db_name,
+        "FCMDASH_TEST_REDIS_URL": redis_url,
+        "FCMDASH_TEST_REDIS_PREFIX": PREFIX,
+        "PYTHONPATH": str(REPO_DIR),
+    }
+    server = Daphne(_free_port(), env, var_dir / "daphne.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def daphne_url(daphne) -> str:
+    return daphne.url
+
+
+@pytest.fixture
+def redis_layer(settings, redis_url):
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": PREFIX},
+        }
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def publish(redis_layer):
+    """``publish(pbx_id, summary)`` as the worker calls it, from a thread of its own (the
+    Playwright sync API keeps an event loop in this one)."""
+    from monitor import broadcast
+
+    def run(pbx_id: int, summary: dict) -> None:
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(broadcast.publish(pbx_id, summary))
+            except BaseException as exc:  # pragma: no cover - surfaced below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join(20)
+        assert not errors, errors
+
+    return run
+
+
+# Per module, not per session: the loop Playwright keeps running in the main thread would make
+# every later test that calls async_to_sync (Django's test client on an async view) fail.
+@pytest.fixture(scope="module")
+def browser(daphne_url):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread for as long as it runs, and
+    # Django refuses ORM calls (a test's rows, the database flush after it) next to a running
+    # loop. They are plain sync code here, so the check is off while the browser lives.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def open_page(browser, daphne_url):
+    """``open_page(user_or_None, path)`` -> a Playwright page logged in as that user."""
+    contexts = []
+
+    def open_(user, path: str, viewport=None):
+        context = browser.new_context(viewport=viewport or {"width": 1600, "height": 900})
+        contexts.append(context)
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+            context.add_cookies(
+                [{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": daphne_url}]
+            )
+        page = context.new_page()
+        page.goto(daphne_url + path)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+# The people and the PBX of the web tests.
+from tests.web.conftest import alice, bob, charlie, pbx  # noqa: E402, F401

@@ -1,0 +1,118 @@
+"""``publish``: the changed tiles, rendered once per group from the pages' partials."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from monitor import broadcast, tiles
+from monitor.models import Call, Endpoint, Queue, QueueMember
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RecordingLayer:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, dict]] = []
+        self.fail = fail
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if self.fail:
+            raise ConnectionError("Redis is away")
+        self.sent.append((group, message))
+
+
+@pytest.fixture
+def layer(monkeypatch):
+    recording = RecordingLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: recording)
+    return recording
+
+
+def summary(pbx, **changes) -> dict:
+    return {"pbx": pbx.pk, "full": False, "status": False, **changes}
+
+
+async def test_publish_sends_once_per_group(pbx, layer):
+    endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
+    await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
+    assert [group for group, _ in layer.sent] == [f"pbx.{pbx.pk}", f"pbx.{pbx.pk}.control"]
+    assert all(m["type"] == "tiles.update" for _, m in layer.sent)
+
+
+def test_update_is_the_pages_partial(pbx, owner, viewer):
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
+    html = broadcast.render_summary(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
+    loaded = tiles.load_endpoints([endpoint])[0]
+    view_tile = tiles.render("endpoint", loaded, controls=False)
+    control_tile = tiles.render("endpoint", loaded, controls=True)
+    assert html[f"pbx.{pbx.pk}"] == view_tile
+    assert html[f"pbx.{pbx.pk}.control"] == control_tile
+    assert view_tile in viewer.get("/").content.decode()
+    assert control_tile in owner.get("/").content.decode()
+    assert "Call…" in control_tile and "Call…" not in view_tile
+
+
+def test_queue_and_member_updates_match_the_queue_page(pbx, owner):
+    queue = Queue.objects.get(pbx=pbx)
+    member = QueueMember.objects.get(interface="PJSIP/1001")
+    html = broadcast.render_summary(pbx.pk, summary(pbx, queues=[queue.pk], members=[member.pk]))[
+        f"pbx.{pbx.pk}.control"
+    ]
+    page = owner.get(f"/queues/{queue.pk}/").content.decode()
+    for fragment in html.split("\n<"):
+        fragment = fragment if fragment.startswith("<") else "<" + fragment
+        assert fragment in page
+
+
+def test_removals_are_oob_deletes(pbx):
+    html = broadcast.render_summary(
+        pbx.pk, summary(pbx, calls_removed=[41], endpoints_removed=[7], callers_removed=[3])
+    )[f"pbx.{pbx.pk}"]
+    assert '<div id="endpoint-7" hx-swap-oob="delete"></div>' in html
+    assert '<div id="caller-3" hx-swap-oob="delete"></div>' in html
+    assert '<div id="call-41" hx-swap-oob="delete"></div>' in html
+
+
+def test_status_change_sends_the_banner(pbx):
+    pbx.connected = False
+    pbx.stale_since = pbx.synced_at
+    pbx.save()
+    html = broadcast.render_summary(pbx.pk, summary(pbx, status=True))[f"pbx.{pbx.pk}"]
+    assert html.startswith(f'<div id="pbx-status-{pbx.pk}"')
+    assert "unreachable since" in html and "data-stale" in html
+
+
+def test_full_sends_every_tile_and_the_sweep_marker(pbx):
+    html = broadcast.render_summary(pbx.pk, {"pbx": pbx.pk, "full": True})[f"pbx.{pbx.pk}"]
+    for endpoint in Endpoint.objects.filter(pbx=pbx):
+        assert f'id="endpoint-{endpoint.pk}"' in html
+    for call in Call.objects.filter(pbx=pbx):
+        assert f'id="call-{call.pk}"' in html
+    assert f'data-full-pbx="{pbx.pk}"' in html
+    assert f'id="pbx-status-{pbx.pk}"' in html
+
+
+def test_nothing_changed_sends_nothing(pbx):
+    assert broadcast.render_summary(pbx.pk, summary(pbx)) == {}
+    assert broadcast.render_summary(99999, summary(pbx, endpoints=[1])) == {}
+
+
+async def test_publish_survives_a_dead_channel_layer_and_logs_once(pbx, monkeypatch, caplog):
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: RecordingLayer(fail=True))
+    monkeypatch.setattr(broadcast, "_layer_down", False)
+    endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
+    with caplog.at_level(logging.WARNING, logger="monitor.broadcast"):
+        await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
+        await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
+    assert len([r for r in caplog.records if "channel layer" in r.getMessage()]) == 1
+
+
+async def test_publish_renders_new_calls_for_the_calls_page_and_the_extension(pbx, layer):
+    call = await Call.objects.aget(uniqueid="1700000000.1")
+    endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
+    await broadcast.publish(pbx.pk, summary(pbx, calls=[call.pk]))
+    html = layer.sent[1][1]["html"]
+    assert f'data-parent="calls-pbx-{pbx.pk} endpoint-{endpoint.pk}-calls"' in html
+    assert ">Hang up</button>" in html and ">Hang up</button>" not in layer.sent[0][1]["html"]

@@ -1,0 +1,164 @@
+"""Pages: owner (supervisor) / viewer / stranger for each, and what they show."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from monitor import tiles
+from monitor.models import Call, Endpoint, Queue, QueueMember
+
+pytestmark = pytest.mark.django_db
+
+
+def page_urls(pbx) -> list[str]:
+    queue = Queue.objects.get(pbx=pbx, name="6500")
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
+    return [
+        reverse("monitor:wallboard"),
+        reverse("monitor:queue", args=[queue.pk]),
+        reverse("monitor:extension", args=[endpoint.pk]),
+        reverse("monitor:calls"),
+        reverse("monitor:originate"),
+        reverse("monitor:kiosk"),
+    ]
+
+
+def test_owner_sees_every_page(owner, pbx):
+    for url in page_urls(pbx):
+        assert owner.get(url).status_code == 200, url
+
+
+def test_viewer_sees_every_page(viewer, pbx):
+    for url in page_urls(pbx):
+        assert viewer.get(url).status_code == 200, url
+
+
+def test_stranger_gets_403_on_every_page(stranger, pbx):
+    for url in page_urls(pbx):
+        assert stranger.get(url).status_code == 403, url
+
+
+def test_anonymous_is_sent_to_login(pbx):
+    for url in page_urls(pbx):
+        response = Client().get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_login_page_renders():
+    response = Client().get("/accounts/login/")
+    assert response.status_code == 200
+    assert b'name="password"' in response.content
+
+
+def test_wallboard_shows_state_as_colour_word_and_symbol(viewer, pbx):
+    html = viewer.get("/").content.decode()
+    assert 'class="tile tile--oncall"' in html
+    assert "On a call" in html and "☎" in html
+    assert 'class="tile tile--free"' in html and "Free" in html
+    assert "Not registered" in html
+    # The other party of 1001's call is the peer channel's caller ID.
+    assert "Customer (0309876543)" in html
+    assert 'class="legend"' in html
+
+
+def test_wallboard_queue_card_counts(viewer, pbx):
+    html = viewer.get("/").content.decode()
+    queue = tiles.load_queues(Queue.objects.filter(pbx=pbx))[0]
+    assert queue.stats.busy == 1 and queue.stats.paused == 1
+    assert tiles.render("queue", queue, controls=False) in html
+    assert "0301234567" in html  # the waiting caller
+
+
+def test_wallboard_includes_the_same_tile_html_as_the_live_update(owner, viewer, pbx):
+    endpoint = tiles.load_endpoints(Endpoint.objects.filter(pbx=pbx, resource="1001"))[0]
+    assert tiles.render("endpoint", endpoint, controls=True) in owner.get("/").content.decode()
+    assert tiles.render("endpoint", endpoint, controls=False) in viewer.get("/").content.decode()
+
+
+def test_viewer_sees_no_action_buttons(viewer, pbx):
+    for url in page_urls(pbx):
+        html = viewer.get(url).content.decode()
+        assert "Hang up" not in html and ">Pause<" not in html and "Call…" not in html, url
+        assert "can-hangup" not in html
+
+
+def test_owner_sees_action_buttons(owner, pbx):
+    urls = page_urls(pbx)
+    assert "Call…" in owner.get(urls[0]).content.decode()
+    queue_html = owner.get(urls[1]).content.decode()
+    assert ">Unpause</button>" in queue_html and ">Pause</button>" in queue_html
+    assert ">Hang up</button>" in owner.get(urls[3]).content.decode()
+    assert 'class="can-hangup can-originate can-pause"' in owner.get(urls[0]).content.decode()
+
+
+def test_disabled_button_names_the_missing_privilege(owner, pbx):
+    pbx.actions = {"Hangup": False}
+    pbx.save()
+    html = owner.get(reverse("monitor:calls")).content.decode()
+    assert "disabled" in html
+    assert "needs Special Command or Call on the FCM630A AMI user" in html
+
+
+def test_wallboard_filters_by_queue(viewer, pbx):
+    other = Queue.objects.create(pbx=pbx, name="6501")
+    QueueMember.objects.create(pbx=pbx, queue=other, interface="PJSIP/1003")
+    html = viewer.get("/?queue=6501").content.decode()
+    assert f'id="queue-{other.pk}"' in html
+    assert 'id="queue-' + str(Queue.objects.get(name="6500").pk) + '"' not in html
+    assert ">1003<" in html and ">1001<" not in html
+
+
+def test_wallboard_filters_by_pbx(viewer, pbx):
+    from tests.web.conftest import build_pbx
+
+    other = build_pbx("Branch")
+    html = viewer.get(f"/?pbx={other.pk}").content.decode()
+    assert f'id="pbx-{other.pk}"' in html and f'id="pbx-{pbx.pk}"' not in html
+    assert f"/ws/live/?pbx={other.pk}" in html
+
+
+def test_stale_pbx_shows_unreachable_banner(viewer, pbx):
+    from django.utils import timezone
+
+    pbx.connected = False
+    pbx.stale_since = timezone.now()
+    pbx.last_error = "connection refused"
+    pbx.save()
+    html = viewer.get("/").content.decode()
+    assert "PBX Main unreachable since" in html
+    assert "data-stale" in html and "data as of" in html
+
+
+def test_live_pbx_says_live(viewer, pbx):
+    assert "● live" in viewer.get("/").content.decode().replace(
+        '<span aria-hidden="true">●</span> ', "● "
+    )
+
+
+def test_extension_page_lists_its_calls_and_queues(owner, pbx):
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
+    html = owner.get(reverse("monitor:extension", args=[endpoint.pk])).content.decode()
+    call = Call.objects.get(uniqueid="1700000000.1")
+    assert f'id="call-{call.pk}"' in html
+    assert f'id="endpoint-{endpoint.pk}-members"' in html and "6500" in html
+    assert 'name="number"' in html
+
+
+def test_originate_form_is_prefilled_from_the_tile(owner, pbx):
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1002")
+    html = owner.get(reverse("monitor:originate") + f"?endpoint={endpoint.pk}").content.decode()
+    assert 'name="extension" value="1002"' in html
+
+
+def test_kiosk_is_read_only_without_navigation(owner, pbx):
+    html = owner.get(reverse("monitor:kiosk")).content.decode()
+    assert 'class="kiosk"' in html and "topbar" not in html
+    assert "Call…" not in html and "readonly=1" in html
+
+
+def test_unknown_detail_pages_are_404(viewer, db):
+    assert viewer.get(reverse("monitor:queue", args=[999])).status_code == 404
+    assert viewer.get(reverse("monitor:extension", args=[999])).status_code == 404
