@@ -1,0 +1,466 @@
+"""Mirror throughput and resync time: the real PbxWorker, the simulator over TCP, a real database.
+
+    .venv/bin/python bench/mirror.py [--rates 25,50,100,...,3200] [--seconds 4]
+                                     [--lag-bound 1.0] [--no-absorb] [--no-resync]
+
+1. **Absorb.** The simulator's seeded call centre (1,000 phones, 20 queues x 10 members) runs
+   at rising call rates against a worker with the production flush interval (0.2 s). Every
+   0.25 s a probe pauses a queue member with a new reason; its *lag* is the time until the
+   database shows it, PBX to committed row. After ``--seconds`` the scenario stops and every
+   timer is frozen; the step is *absorbed* when the database then equals the simulator's truth,
+   the probe lag stayed under ``--lag-bound`` and the event queue never overflowed. The steps
+   stop after the first one that is not absorbed.
+2. **Resync.** ``PbxSimulator(extensions=5000, queues=200, members_per_queue=25)``: from the
+   login to the first full write committed, split into the AMI part (the pipelined lists
+   collected and loaded into the state) and the database part; once into an empty database,
+   once more over the rows the first wrote (what every reconnect does).
+
+Each database runs in a child process of its own, with Django set up there: SQLite in a
+throw-away FCMDASH_VAR_DIR; PostgreSQL, when ``DATABASE_URL`` is set, in a fresh database on
+that server, dropped at the end. The simulator runs in the child too, on its own thread and
+event loop (``tests/support/simthread.py``): the figures are what one process does with the
+PBX's work on top of its own, so a lower bound. Prints a table; the last line is one JSON
+object with every figure, ``{"sqlite": {"absorb": ..., "resync": ...}, "postgresql": ...}``.
+It never asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RATES = (25, 50, 100, 200, 400, 800, 1600, 3200)  # new calls asked per second of wall time
+TIME_SCALE = 0.05  # call timers 20x faster: calls last 0.5-9 s
+PROBE_EVERY = 0.25
+
+
+# -- the parent: one child per database, one table ---------------------------------------------
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    if args.child:
+        print(json.dumps(child(args)))
+        return {}
+    results = {"sqlite": run_child("sqlite", args, {})}
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        with fresh_postgres_database(url) as db_url:
+            results["postgresql"] = run_child("postgresql", args, {"DATABASE_URL": db_url})
+    print_table(results)
+    print(json.dumps(results))
+    return results
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rates", default=",".join(map(str, RATES)))
+    ap.add_argument("--seconds", type=float, default=4.0, help="of scenario per rate step")
+    ap.add_argument("--lag-bound", type=float, default=1.0, help="seconds, PBX to database")
+    ap.add_argument("--no-absorb", dest="absorb", action="store_false")
+    ap.add_argument("--no-resync", dest="resync", action="store_false")
+    ap.add_argument("--child", choices=("sqlite", "postgresql"), help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def run_child(backend: str, args: argparse.Namespace, extra: dict[str, str]) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | extra
+    env.pop("REDIS_URL", None)
+    argv = [sys.executable, __file__, "--child", backend, "--rates", args.rates]
+    argv += ["--seconds", str(args.seconds), "--lag-bound", str(args.lag_bound)]
+    argv += [] if args.absorb else ["--no-absorb"]
+    argv += [] if args.resync else ["--no-resync"]
+    with tempfile.TemporaryDirectory(prefix="fcmdash-bench-") as var:
+        env["FCMDASH_VAR_DIR"] = var
+        env.setdefault("FCMDASH_LOG_LEVEL", "WARNING")
+        print(f"$ bench/mirror.py on {backend} ...", file=sys.stderr, flush=True)
+        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench/mirror.py ({backend}) failed:\n{done.stderr[-4000:]}")
+    sys.stderr.write(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(url: str):
+    import psycopg
+
+    name = f"fcmdash_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+COLUMNS = (
+    ("database", -11),
+    ("calls/s", 7),
+    ("actual", 6),
+    ("events/s", 9),
+    ("applied", 8),
+    ("flushes", 7),
+    ("flush ms", 8),
+    ("lag max s", 9),
+    ("overflow", 8),
+    ("correct", 7),
+)
+
+
+def row(values: list[Any]) -> str:
+    return " ".join(
+        f"{v:<{-w}}" if w < 0 else f"{v:>{w}}" for v, (_, w) in zip(values, COLUMNS, strict=True)
+    )
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    print(row([name for name, _ in COLUMNS]))
+    for backend, r in results.items():
+        for s in r.get("absorb", {}).get("steps", []):
+            print(
+                row(
+                    [
+                        backend,
+                        f"{s['calls_per_s']:.0f}",
+                        f"{s['calls_per_s_actual']:.0f}",
+                        f"{s['events_per_s']:,}",
+                        s["events_applied"],
+                        s["flushes"],
+                        f"{s['flush_ms_mean']:.1f}",
+                        f"{s['lag_max_s']:.2f}",
+                        s["overflows"],
+                        str(s["correct"]),
+                    ]
+                )
+            )
+    for backend, r in results.items():
+        a, z = r.get("absorb"), r.get("resync")
+        if a:
+            limit = (
+                "the worker's limit"
+                if a["worker_limit_reached"]
+                else "every step absorbed: the simulator, not the worker, set this ceiling"
+            )
+            print(
+                f"{backend}: absorbed {a['max_events_per_s']:,} events/s applied with flushing"
+                f" at {a['max_calls_per_s']:.0f} calls/s ({limit})"
+            )
+        for into, run in (z or {}).get("runs", {}).items():
+            print(
+                f"{backend}: resync of {z['endpoints']} endpoints, {z['queues']} queues x"
+                f" {z['members_per_queue']} ({into.replace('_', ' ')}): AMI {run['ami_s']:.2f} s"
+                f" + database {run['db_s']:.2f} s = {run['total_s']:.2f} s"
+            )
+
+
+# -- the child: Django, the simulator, the worker -----------------------------------------------
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fcmdash.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    out: dict[str, Any] = {}
+    if args.absorb:
+        rates = [float(r) for r in args.rates.split(",") if r]
+        out["absorb"] = asyncio.run(absorb(rates, args.seconds, args.lag_bound))
+    if args.resync:
+        out["resync"] = asyncio.run(resync(5000, 200, 25))
+    return out
+
+
+def make_pbx(port: int) -> int:
+    from monitor.models import Pbx
+
+    pbx = Pbx(name=f"bench-{port}-{uuid.uuid4().hex[:6]}", host="127.0.0.1", port=port)
+    pbx.username = "admin123"
+    pbx.set_secret("admin123")
+    pbx.save()
+    return pbx.pk
+
+
+def new_worker(port: int, pbx_id: int, **options: Any):
+    from monitor.ami.client import AmiClient
+    from monitor.ami.config import AmiConfig
+    from monitor.worker import PbxWorker
+
+    config = AmiConfig(host="127.0.0.1", port=port, username="admin123", secret="admin123")
+    return PbxWorker(pbx_id, config, client=AmiClient(config), **options)
+
+
+class FlushTimer:
+    """Times every ``mirror.flush`` (the database part of a flush, in its thread)."""
+
+    def __init__(self) -> None:
+        from monitor import mirror
+
+        self.mirror, self.original = mirror, mirror.flush
+        self.seconds: list[float] = []
+        mirror.flush = self._timed
+
+    def _timed(self, batch: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.original(batch)
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.mirror.flush = self.original
+
+
+# -- 1. events absorbed with flushing ------------------------------------------------------------
+async def absorb(rates: list[float], seconds: float, lag_bound: float) -> dict[str, Any]:
+    steps = []
+    for rate in rates:
+        step = await absorb_step(rate, seconds, lag_bound)
+        steps.append(step)
+        print(
+            f"  {rate:>5.0f} calls/s: {step['events_per_s']:,.0f} events/s, "
+            f"lag max {step['lag_max_s']:.2f} s, absorbed {step['absorbed']}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not step["absorbed"]:
+            break
+    good = [s for s in steps if s["absorbed"]]
+    best = max(good, key=lambda s: s["events_per_s"], default=None)
+    return {
+        "steps": steps,
+        "max_calls_per_s": best["calls_per_s_actual"] if best else 0,
+        "max_calls_per_s_asked": best["calls_per_s"] if best else 0,
+        "max_events_per_s": best["events_per_s"] if best else 0,
+        # False: every step was absorbed, so the limit found is the load generator's.
+        "worker_limit_reached": len(good) < len(steps),
+        "lag_bound_s": lag_bound,
+    }
+
+
+async def absorb_step(rate: float, seconds: float, lag_bound: float) -> dict[str, Any]:
+    from asgiref.sync import sync_to_async
+
+    from monitor.sim.scenario import Scenario, ScenarioConfig
+    from tests.support.simthread import SimThread
+
+    options = {"extensions": 1000, "queues": 20, "members_per_queue": 10, "seed": int(rate)}
+    with SimThread(**options, time_scale=TIME_SCALE, write_timeout=2.0) as st:
+        pbx_id = await sync_to_async(make_pbx)(st.port)
+        worker = new_worker(st.port, pbx_id)
+        task = asyncio.create_task(worker.run())
+        timer = FlushTimer()
+        try:
+            await settle(st, worker, 60.0)
+            config = ScenarioConfig(call_rate=rate * TIME_SCALE, pause_rate=0.0)
+            scenario = st.call(lambda: Scenario(st.sim.pbx, seed=int(rate), config=config))
+            probe = Probe(st, pbx_id)
+            before = counters(st, worker, timer, scenario)
+            st.call(scenario.start)
+            window = await probe.send_for(seconds)
+            st.call(scenario.stop)
+            st.call(st.sim.pbx.calls.reset)  # no timer fires any more: the PBX stands still
+            frozen = time.monotonic()
+            lags = await probe.lags()
+            correct = await settle(st, worker, 30.0)
+            settle_s = time.monotonic() - frozen
+            after = counters(st, worker, timer, scenario)
+        finally:
+            timer.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return step_figures(rate, window, before, after, lags, correct, settle_s, lag_bound)
+
+
+def counters(st: Any, worker: Any, timer: FlushTimer, scenario: Any) -> dict[str, Any]:
+    return {
+        "calls": scenario.calls_started,
+        "emitted": st.call(lambda: st.sim.pbx.events_emitted),
+        "applied": worker.events_applied,
+        "flushes": worker.flushes,
+        "flush_times": len(timer.seconds),
+        "timer": timer,
+        "overflows": worker.client.events.overflows,
+        "resyncs": worker.resyncs,
+        "reconnects": worker.client.reconnects,
+    }
+
+
+def step_figures(
+    rate: float,
+    seconds: float,  # the window the scenario ran
+    before: dict[str, Any],
+    after: dict[str, Any],
+    lags: list[float],
+    correct: bool,
+    settle_s: float,
+    lag_bound: float,
+) -> dict[str, Any]:
+    times = after["timer"].seconds[before["flush_times"] : after["flush_times"]]
+    overflows = after["overflows"] - before["overflows"]
+    lag_max = max(lags) if lags else float("inf")
+    applied = after["applied"] - before["applied"]
+    return {
+        "calls_per_s": rate,
+        "calls_started": after["calls"] - before["calls"],
+        "calls_per_s_actual": round((after["calls"] - before["calls"]) / seconds, 1),
+        "events_emitted": after["emitted"] - before["emitted"],
+        "events_offered_per_s": round((after["emitted"] - before["emitted"]) / seconds),
+        "events_applied": applied,
+        # Until the database had all of it: the window, plus the backlog drained after it.
+        "events_per_s": round(applied / (seconds + settle_s)),
+        "flushes": after["flushes"] - before["flushes"],
+        "flush_ms_mean": round(1000 * statistics.fmean(times), 1) if times else 0.0,
+        "flush_ms_max": round(1000 * max(times), 1) if times else 0.0,
+        "lag_mean_s": round(statistics.fmean(lags), 3) if lags else None,
+        "lag_max_s": round(lag_max, 3),
+        "overflows": overflows,
+        "resyncs": after["resyncs"] - before["resyncs"],
+        "reconnects": after["reconnects"] - before["reconnects"],
+        "correct": correct,
+        "settle_s": round(settle_s, 2),
+        "absorbed": correct and overflows == 0 and lag_max <= lag_bound,
+    }
+
+
+async def settle(st: Any, worker: Any, timeout: float) -> bool:
+    """Wait until the database equals the simulator's truth; False after ``timeout``."""
+    from asgiref.sync import sync_to_async
+
+    from tests.support.truth import differences, mirror_picture, sim_picture
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        truth = sim_picture(st.call(st.sim.snapshot))
+        if not differences(truth, await sync_to_async(mirror_picture)(worker.pbx_id)):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+class Probe:
+    """Pauses one member with a new reason every PROBE_EVERY s, and notes (in a thread that
+    polls the member's row) when each reason shows in the database."""
+
+    def __init__(self, st: Any, pbx_id: int) -> None:
+        self.st = st
+        self.queue, self.interface = st.call(lambda: first_member(st.sim.pbx))
+        self.sent: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+        target = (pbx_id, self.queue, self.interface, self.sent, self.seen, self.stop)
+        self.watcher = threading.Thread(target=watch, args=target)
+        self.watcher.start()
+
+    async def send_for(self, seconds: float) -> float:
+        """Probe for ``seconds``; returns the seconds it really took."""
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            reason = f"probe {len(self.sent) + 1}"
+            self.sent[reason] = time.monotonic()
+            pause = self.st.sim.pbx.queue_pause
+            self.st.call(pause, self.interface, True, self.queue, reason)
+            await asyncio.sleep(PROBE_EVERY)
+        return time.monotonic() - started
+
+    async def lags(self, timeout: float = 30.0) -> list[float]:
+        """Each probe's seconds from the PBX to the database (unseen ones: until now)."""
+        deadline = time.monotonic() + timeout
+        while len(self.seen) < len(self.sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.stop.set()
+        await asyncio.to_thread(self.watcher.join)
+        return [self.seen.get(r, time.monotonic()) - t for r, t in self.sent.items()]
+
+
+def first_member(pbx: Any) -> tuple[str, str]:
+    queue = next(iter(pbx.queues.values()))
+    return queue.name, next(iter(queue.members))
+
+
+def watch(pbx_id: int, queue: str, interface: str, sent: dict, seen: dict, stop: Any) -> None:
+    """Poll the member's row; note when each probe's reason first shows (a thread)."""
+    from django.db import connection
+
+    from monitor.models import QueueMember
+
+    rows = QueueMember.objects.filter(pbx_id=pbx_id, queue__name=queue, interface=interface)
+    try:
+        while not stop.is_set():
+            reason = rows.values_list("paused_reason", flat=True).first()
+            if reason in sent and reason not in seen:
+                # A flush coalesces: a later probe showing means the earlier ones were written.
+                number, now = int(reason.split()[-1]), time.monotonic()
+                for n in range(1, number + 1):
+                    seen.setdefault(f"probe {n}", now)
+            time.sleep(0.005)
+    finally:
+        connection.close()
+
+
+# -- 2. a complete resync of a big PBX ----------------------------------------------------------
+async def resync(extensions: int, queues: int, members: int) -> dict[str, Any]:
+    from asgiref.sync import sync_to_async
+
+    from monitor.ami.client import Connected
+    from monitor.models import Endpoint, QueueMember
+    from tests.support.simthread import SimThread
+
+    size = {"extensions": extensions, "queues": queues, "members_per_queue": members}
+    with SimThread(**size, seed=1) as st:
+        pbx_id = await sync_to_async(make_pbx)(st.port)
+        runs = {}
+        for into in ("empty_database", "rows_already_there"):
+            worker = new_worker(st.port, pbx_id, flush_interval=3600)
+            client = asyncio.create_task(worker.client.run())
+            try:
+                started = time.monotonic()
+                while not isinstance(await worker.client.events.get(), Connected):
+                    pass
+                logged_in = time.monotonic()
+                await worker.resync(new_session=True)
+                listed = time.monotonic()
+                await worker.flush()
+                written = time.monotonic()
+            finally:
+                await worker.client.stop()
+                client.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await client
+            rows = await sync_to_async(
+                lambda: (
+                    Endpoint.objects.filter(pbx_id=pbx_id).count(),
+                    QueueMember.objects.filter(pbx_id=pbx_id).count(),
+                )
+            )()
+            runs[into] = {
+                "login_s": round(logged_in - started, 3),
+                "ami_s": round(listed - logged_in, 3),
+                "db_s": round(written - listed, 3),
+                "total_s": round(written - logged_in, 3),
+                "endpoint_rows": rows[0],
+                "member_rows": rows[1],
+            }
+    return {"endpoints": extensions, "queues": queues, "members_per_queue": members, "runs": runs}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Two ``manage.py amiworker`` processes on one PBX and one database: exactly one mirrors it,
+the other stands by; ``kill -9`` the active one and the other takes over within 10 s.
+
+Real processes, a real file SQLite database (and, if it answers, a real PostgreSQL database of
+its own), the default lock poll of 2 s. The call that was up when the active worker died has
+ended by the time the other takes over, and 1009 was deleted meanwhile: the new worker's first
+full write removes both from the database (the process-restart variant of the ghost test).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.conftest import REPO_DIR
+from tests.support.simthread import SimThread
+
+TAKEOVER_LIMIT = 10.0
+SETUP = """
+import django, sys
+django.setup()
+from django.core.management import call_command
+from monitor.models import Pbx
+call_command("migrate", verbosity=0)
+pbx = Pbx(name="Main", host="127.0.0.1", port=int(sys.argv[1]), username="admin123")
+pbx.set_secret("admin123")
+pbx.save()
+print(pbx.pk)
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+    return value
+
+
+def child_env(var_dir: Path, database_url: str | None) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("FCMDASH_") and k != "DATABASE_URL"
+    }
+    env.update(
+        FCMDASH_VAR_DIR=str(var_dir),
+        FCMDASH_LOG_LEVEL="INFO",
+        DJANGO_SETTINGS_MODULE="fcmdash.settings",
+    )
+    env.pop("REDIS_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+class Worker:
+    """``manage.py amiworker`` in its own session, its output in a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "manage.py", "amiworker", "--flush-interval", "0.1"],
+                cwd=REPO_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+
+
+class Db:
+    """Reads the workers' database from outside Django (this process's Django has its own)."""
+
+    def __init__(self, url: str | None, sqlite_path: Path) -> None:
+        self.url, self.sqlite_path = url, sqlite_path
+
+    def rows(self, sql: str, *params: Any) -> list[tuple]:
+        if self.url is None:
+            with sqlite3.connect(self.sqlite_path, timeout=10) as db:
+                return db.execute(sql.replace("%s", "?"), params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as db:
+            return db.execute(sql, params).fetchall()
+
+    def pbx(self, pk: int) -> dict[str, Any]:
+        cols = ("worker", "connected", "synced_at", "stale_since")
+        row = self.rows(f"SELECT {', '.join(cols)} FROM monitor_pbx WHERE id = %s", pk)[0]
+        return dict(zip(cols, row, strict=True))
+
+    def calls(self, pk: int) -> list[str]:
+        return [r[0] for r in self.rows("SELECT channel FROM monitor_call WHERE pbx_id = %s", pk)]
+
+    def endpoints(self, pk: int) -> set[str]:
+        return {
+            r[0] for r in self.rows("SELECT resource FROM monitor_endpoint WHERE pbx_id = %s", pk)
+        }
+
+
+def synced_after(value: Any, wall: float) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):  # SQLite returns text
+        from datetime import datetime
+
+        value = datetime.fromisoformat(value)
+    return value.timestamp() > wall
+
+
+def takeover(tmp_path: Path, database_url: str | None) -> float:
+    var_dir = tmp_path / "var"
+    env = child_env(var_dir, database_url)
+    with SimThread(time_scale=0.01) as st:
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP, str(st.port)],
+            cwd=REPO_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert setup.returncode == 0, setup.stderr
+        pk = int(setup.stdout.split()[-1])
+        db = Db(database_url, var_dir / "fcmdash.sqlite3")
+        sessions = lambda: st.call(lambda: len(st.sim.authenticated_sessions))  # noqa: E731
+        workers = [Worker(n, env, tmp_path) for n in ("a", "b")]
+        killed_one: Worker | None = None
+        try:
+            # Both start at once: one gets the lock, the other says it stands by.
+            wait_for(lambda: sessions() == 1 and db.pbx(pk)["synced_at"], 30, "one worker to sync")
+            holder = db.pbx(pk)["worker"]
+            active = next(w for w in workers if holder.endswith(f":{w.pid}"))
+            standby = next(w for w in workers if w is not active)
+            wait_for(
+                lambda: "another worker is active; standing by" in standby.log(),
+                10,
+                "the stand-by line",
+            )
+            assert "standing by" not in active.log()
+            assert "worker active at" in active.log() and "worker active at" not in standby.log()
+            time.sleep(2.5)  # more than a lock poll: still one session, still the same holder
+            assert sessions() == 1 and db.pbx(pk)["worker"] == holder
+
+            st.call(lambda: st.sim.pbx.calls.phone_call("1005", "1002"))
+            wait_for(lambda: len(db.calls(pk)) == 2, 10, "the call in the database")
+
+            os.kill(active.pid, signal.SIGKILL)
+            killed_one = active
+            killed_wall, killed = time.time(), time.monotonic()
+            active.popen.wait(5)
+            # While nobody mirrors the PBX: the call ends and 1009 is deleted.
+            for name in [
+                c["name"] for c in st.call(lambda: st.sim.snapshot())["channels"].values()
+            ]:
+                st.call(lambda n=name: st.sim.pbx.calls.hangup(n))
+            st.call(lambda: st.sim.pbx.endpoints.pop("1009"))
+
+            wait_for(
+                lambda: sessions() == 1 and st.call(lambda: len(st.sim.sessions)) == 1,
+                15,
+                "the new session",
+            )
+            logged_in = time.monotonic() - killed
+            wait_for(
+                lambda: synced_after(db.pbx(pk)["synced_at"], killed_wall),
+                15,
+                "the new worker's full write",
+            )
+            written = time.monotonic() - killed
+            kind = "PostgreSQL" if database_url else "SQLite"
+            print(
+                f"\ntakeover ({kind}): logged in after {logged_in:.2f} s,"
+                f" first full write committed after {written:.2f} s"
+            )
+            after = db.pbx(pk)
+            assert after["worker"].endswith(f":{standby.pid}") and after["connected"]
+            assert after["stale_since"] is None
+            assert (
+                db.calls(pk) == []
+                and "1009" not in db.endpoints(pk)
+                and len(db.endpoints(pk)) == 10
+            )
+            assert written <= TAKEOVER_LIMIT, f"takeover took {written:.2f} s"
+            return written
+        finally:
+            for w in workers:
+                w.stop()
+            for w in workers:
+                if w is not killed_one:  # the survivors stop cleanly on SIGTERM
+                    assert w.popen.returncode == 0, w.log()[-2000:]
+                    assert "amiworker: stopped" in w.log()
+
+
+def test_two_workers_on_sqlite_one_active_the_other_takes_over(tmp_path):
+    takeover(tmp_path, None)
+
+
+def test_two_workers_on_postgresql_one_active_the_other_takes_over(tmp_path, postgres_url):
+    import psycopg
+
+    name = f"fcmdash_takeover_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        parts = urlsplit(postgres_url)
+        takeover(tmp_path, urlunsplit(parts._replace(path=f"/{name}")))
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
