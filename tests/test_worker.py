@@ -84,7 +84,11 @@ async def until(predicate, timeout: float = 5.0) -> None:
 
 
 def channel_of(sim: PbxSimulator, endpoint: str) -> str:
-    return next(c["name"] for c in sim.snapshot()["channels"].values() if c["name"].startswith(f"PJSIP/{endpoint}-"))
+    return next(
+        c["name"]
+        for c in sim.snapshot()["channels"].values()
+        if c["name"].startswith(f"PJSIP/{endpoint}-")
+    )
 
 
 # -- the basics ----------------------------------------------------------------------------
@@ -107,10 +111,16 @@ async def test_a_call_rings_is_answered_and_ends(sim):
         sim.pbx.calls.answer(channel_of(sim, "1002"))
         await mirrored(sim, worker)
         states = await sync_to_async(
-            lambda: dict(Endpoint.objects.filter(resource__in=["1002", "1005"]).values_list("resource", "state"))
+            lambda: dict(
+                Endpoint.objects.filter(resource__in=["1002", "1005"]).values_list(
+                    "resource", "state"
+                )
+            )
         )()
         assert states == {"1002": "inuse", "1005": "inuse"}
-        calls = await sync_to_async(lambda: {c.endpoint_resource: c.peer_channel for c in Call.objects.all()})()
+        calls = await sync_to_async(
+            lambda: {c.endpoint_resource: c.peer_channel for c in Call.objects.all()}
+        )()
         assert calls["1002"].startswith("PJSIP/1005-") and calls["1005"].startswith("PJSIP/1002-")
         sim.pbx.calls.hangup(channel_of(sim, "1005"))
         await mirrored(sim, worker)
@@ -123,7 +133,9 @@ async def test_queue_pause_and_caller_are_mirrored(sim):
         sim.pbx.queue_pause("PJSIP/1003", True, queue="6500", reason="Lunch")
         sim.pbx.calls.trunk_call("+15550100", "6500")
         await mirrored(sim, worker)
-        member = await sync_to_async(QueueMember.objects.get)(queue__name="6500", interface="PJSIP/1003")
+        member = await sync_to_async(QueueMember.objects.get)(
+            queue__name="6500", interface="PJSIP/1003"
+        )
         assert member.paused and member.paused_reason == "Lunch"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -399,7 +400,7 @@ async def test_tls_unverifiable_certificate_is_refused_with_a_reason(sim):
 
 async def test_tls_pinned_fingerprint(sim):
     certfile, _ = self_signed()
-    pem = open(certfile).read()
+    pem = Path(certfile).read_text()
     digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
     conn = await AmiConnection.open(tls_config(sim, tls="pin", fingerprint=digest))
     await conn.close()

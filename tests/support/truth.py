@@ -72,11 +72,16 @@ def mirror_picture(pbx_id: int, *, registered: bool = True) -> dict[str, Any]:
                 for m in QueueMember.objects.filter(queue=q)
             },
             "callers": [
-                (c.position, c.uniqueid) for c in QueueCaller.objects.filter(queue=q).order_by("position")
+                (c.position, c.uniqueid)
+                for c in QueueCaller.objects.filter(queue=q).order_by("position")
             ],
         }
     calls = {
-        c.uniqueid: {"channel": c.channel, "endpoint": c.endpoint_resource, "caller": c.caller_id_num}
+        c.uniqueid: {
+            "channel": c.channel,
+            "endpoint": c.endpoint_resource,
+            "caller": c.caller_id_num,
+        }
         for c in Call.objects.filter(pbx_id=pbx_id)
     }
     return {"endpoints": endpoints, "queues": queues, "calls": calls}
