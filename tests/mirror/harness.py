@@ -82,12 +82,19 @@ async def mirrored(
     sim: PbxSimulator, worker: PbxWorker, timeout: float = 5.0, *, registered: bool = True
 ) -> None:
     """Wait until the database equals the simulator's truth; fail with the differences."""
-
-    def check() -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        # The truth is read here, on the simulator's own loop, where nothing moves under it;
+        # only the database side goes to a thread.
         truth = sim_picture(sim.snapshot(), registered=registered)
-        return differences(truth, mirror_picture(worker.pbx_id, registered=registered))
-
-    await eventually(check, timeout)
+        problems = await sync_to_async(differences)(
+            truth, await sync_to_async(mirror_picture)(worker.pbx_id, registered=registered)
+        )
+        if not problems:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so after {timeout:.1f} s:\n" + "\n".join(problems[:30]))
+        await asyncio.sleep(0.02)
 
 
 def channel_of(sim: PbxSimulator, endpoint: str) -> str:

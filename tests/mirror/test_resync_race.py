@@ -10,11 +10,15 @@ between two of its lists.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from asgiref.sync import sync_to_async
 
 from monitor.models import Queue
 from monitor.sim import actions
+from monitor.sim.server import PbxSimulator
 
 from .harness import (
     channel_of,
@@ -80,6 +84,13 @@ def idle(pid: int, *resources: str) -> list[str]:
     ]
 
 
+async def until_no_channels(sim: PbxSimulator, timeout: float = 10.0) -> None:
+    """The caller's side hangs up on its own timer after the agent: wait for it."""
+    deadline = time.monotonic() + timeout
+    while sim.snapshot()["channels"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("action", LISTS)
 async def test_a_call_that_starts_and_is_answered_during_the_resync(sim, monkeypatch, action, when):
@@ -102,6 +113,7 @@ async def test_a_call_that_ends_during_the_resync_leaves_nothing(sim, monkeypatc
         monkeypatch, action, "after", lambda: sim.pbx.calls.hangup(channel_of(sim, "1004"))
     )
     async with running_worker(sim) as worker:
+        await until_no_channels(sim)
         await mirrored(sim, worker)
         assert ran and sim.snapshot()["channels"] == {}
         await eventually(lambda: idle(worker.pbx_id, "1003", "1004"))
@@ -172,6 +184,7 @@ async def test_a_queue_call_that_completes_during_the_resync_is_counted_once(
 
     ran = during(monkeypatch, action, when, complete)
     async with running_worker(sim) as worker:
+        await until_no_channels(sim)
         await mirrored(sim, worker)
         assert ran and sim.snapshot()["channels"] == {}
         truth = sim.snapshot()["queues"]["6501"]
