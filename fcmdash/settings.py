@@ -33,6 +33,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SOCKET_TIMEOUT = 15.0  # seconds; see redis_channel_layer
 AMI_SCHEMES = ("ami", "amis")
 AMI_URL_FORM = "ami://user:secret@host:7777 or amis://user:secret@host:5039"
 
@@ -199,16 +200,24 @@ def database_config(var_dir: Path) -> dict[str, Any]:
     }
 
 
+def redis_channel_layer(url: str, prefix: str) -> dict[str, Any]:
+    """The Redis channel layer at ``url``, its keys under ``prefix``."""
+    # A receive() waits in BZPOPMIN for up to 5 s; redis-py 8 gives up reading after 5 s by
+    # default, so every idle consumer failed with "Timeout reading" and its WebSocket closed
+    # (channels_redis#422). Longer than the pop, yet still finite for a dead connection.
+    host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT}
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [host], "prefix": prefix},
+    }
+
+
 def channel_layer_config() -> dict[str, Any]:
     """Redis from ``REDIS_URL``; else the in-memory layer (embedded mode)."""
     url = envurl("REDIS_URL", REDIS_SCHEMES)
     if url:
         # The prefix keeps two installations (or test runs) on one Redis apart.
-        prefix = env("FCMDASH_REDIS_PREFIX", "fcmdash")
-        return {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url], "prefix": prefix},
-        }
+        return redis_channel_layer(url, env("FCMDASH_REDIS_PREFIX", "fcmdash"))
     # Reaches only consumers in this process: the embedded `serve` runs the web server, the AMI
     # worker and the simulator in one process for that reason.
     return {"BACKEND": "channels.layers.InMemoryChannelLayer"}

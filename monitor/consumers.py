@@ -7,6 +7,7 @@ the group's HTML on as it is. The browser never sends anything we act on.
   action permission join ``pbx.<id>.control`` (tiles with buttons) unless ``readonly``.
 - ``/ws/kiosk/<token>/``: a kiosk link instead of a session; always read-only. Revoking the
   link closes its open sockets (group ``kiosk.<link id>``).
+- Both only from a page of this site (:func:`same_origin`).
 
 Refusing a socket closes it before the handshake completes (HTTP 403 to the browser).
 """
@@ -18,6 +19,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils.http import is_same_domain
 
 from .broadcast import control_group, view_group
 from .models import Pbx
@@ -53,7 +56,9 @@ class LiveConsumer(TilesConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         wanted = _ids(query.get("pbx", [""])[0])
         readonly = query.get("readonly", ["0"])[0] == "1"
-        groups = await database_sync_to_async(_live_groups)(user, wanted, readonly)
+        groups = None
+        if same_origin(self.scope):
+            groups = await database_sync_to_async(_live_groups)(user, wanted, readonly)
         if groups is None:
             await self.close()
             return
@@ -63,7 +68,9 @@ class LiveConsumer(TilesConsumer):
 class KioskConsumer(TilesConsumer):
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]
-        groups = await database_sync_to_async(_kiosk_groups)(token)
+        groups = None
+        if same_origin(self.scope):
+            groups = await database_sync_to_async(_kiosk_groups)(token)
         if groups is None:
             await self.close()
             return
@@ -71,6 +78,51 @@ class KioskConsumer(TilesConsumer):
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         await self.close(code=4403)
+
+
+def same_origin(scope: dict[str, Any]) -> bool:
+    """Whether the handshake comes from a page of this site, as Django's CSRF check decides for
+    a form: its Origin is the scheme, host and port the browser reached us at (``Host``), or one
+    of ``CSRF_TRUSTED_ORIGINS``.
+
+    ``AllowedHostsOriginValidator`` (``fcmdash/asgi.py``) compares only the Origin's host name
+    with ALLOWED_HOSTS: a page of another service on the same host, on another port, passed it,
+    and as the same site it has the session cookie sent along. A handshake without ``Host``
+    (every browser sends one) is left to that check.
+    """
+    headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    origin = headers.get(b"origin", b"").decode("latin-1").lower()
+    if not host:
+        return True
+    scheme, _, netloc = origin.partition("://")
+    if _trusted(scheme, netloc):
+        return True
+    secure = _secure(scope, headers)
+    return netloc == host and (secure is None or scheme == ("https" if secure else "http"))
+
+
+def _trusted(scheme: str, netloc: str) -> bool:
+    for trusted in settings.CSRF_TRUSTED_ORIGINS:
+        t_scheme, _, t_netloc = trusted.lower().partition("://")
+        if t_scheme == scheme and (
+            t_netloc == netloc or (t_netloc[:1] == "*" and is_same_domain(netloc, t_netloc[1:]))
+        ):
+            return True
+    return False
+
+
+def _secure(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool | None:
+    """Whether the browser came over TLS, as ``HttpRequest.is_secure``; None when unknown
+    (Daphne puts no ``scheme`` into a WebSocket's scope)."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = headers.get(name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if value is not None:
+            return value.decode("latin-1").split(",", 1)[0].strip() == secure_value
+    if "scheme" in scope:
+        return scope["scheme"] == "wss"
+    return None
 
 
 def _ids(text: str) -> list[int]:

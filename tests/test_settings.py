@@ -265,7 +265,10 @@ def test_redis_url_switches_to_the_redis_channel_layer(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://:pw@cache.internal:6379/2")
     config = settings.channel_layer_config()
     assert config["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert config["CONFIG"]["hosts"] == ["redis://:pw@cache.internal:6379/2"]
+    [host] = config["CONFIG"]["hosts"]
+    assert host["address"] == "redis://:pw@cache.internal:6379/2"
+    # Longer than channels_redis's blocking pop (5 s): redis-py 8's default of 5 s is not.
+    assert host["socket_timeout"] > 5
 
 
 def test_redis_url_with_another_scheme_is_refused(monkeypatch):

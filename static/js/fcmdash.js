@@ -1,8 +1,8 @@
 // fcmdash: the little the browser does itself. Everything else is htmx and server HTML.
 // - timers tick from data-since (epoch seconds), corrected by the server clock's offset;
 // - queue cards turn amber/red as their longest wait grows, between server updates;
-// - the socket's state is shown, and after a reconnect the page content is fetched again,
-//   so nothing missed while it was down stays wrong;
+// - the socket's state is shown, and each time it opens (the first time too) the page content
+//   is fetched again, so nothing published while it was not listening stays wrong;
 // - a live tile whose id is not on the page yet goes into its data-parent container;
 // - after a full resync message, tiles of that PBX that it did not name are removed.
 (function () {
@@ -11,6 +11,7 @@
   var serverNow = live ? Number(live.dataset.serverNow) : NaN;
   var skew = isNaN(serverNow) ? 0 : serverNow * 1000 - Date.now();
   var opened = 0;
+  var socketEpoch = 0; // bumped on every open and close: a late refresh must not say "live"
 
   function now() { return (Date.now() + skew) / 1000; }
 
@@ -56,7 +57,7 @@
     el.textContent = text;
   }
 
-  function refresh() {
+  function refresh(done) {
     fetch(location.href, { credentials: "same-origin", headers: { "HX-Request": "true" } })
       .then(function (r) {
         // Logged out, or a revoked kiosk link: show the browser what the server says.
@@ -72,7 +73,8 @@
         htmx.process(fresh);
         tick();
       })
-      .catch(function () { /* the socket's next reconnect tries again */ });
+      .catch(function () { /* the socket's next reconnect tries again */ })
+      .then(done);
   }
 
   function insertSorted(parent, el) {
@@ -117,13 +119,15 @@
     socketState("connecting", opened ? "reconnecting\u2026" : "connecting\u2026");
   });
   document.addEventListener("htmx:wsOpen", function () {
-    socketState("open", "live");
-    // The first socket of a page that just loaded has missed nothing; any later one (and a
-    // first one that took long to open) may have.
-    if (opened > 0 || performance.now() > 3000) refresh();
+    // A change published between this page's render and its socket joining the groups never
+    // reaches it, however quickly the first socket opens: fetch the content again, and say
+    // "live" only once that is in.
+    var epoch = ++socketEpoch;
+    refresh(function () { if (epoch === socketEpoch) socketState("open", "live"); });
     opened += 1;
   });
   document.addEventListener("htmx:wsClose", function (e) {
+    socketEpoch += 1;
     socketState("closed", "reconnecting\u2026");
     // 4403: the kiosk link was revoked. Reloading shows the server's answer.
     if (e.detail && e.detail.event && e.detail.event.code === 4403) location.reload();

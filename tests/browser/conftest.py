@@ -134,12 +134,9 @@ def daphne_url(daphne) -> str:
 def redis_layer(settings, redis_url):
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": PREFIX},
-        }
-    }
+    from fcmdash.settings import redis_channel_layer
+
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, PREFIX)}
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
@@ -227,3 +224,115 @@ def artifacts() -> Path:
 
 # The people and the PBX of the web tests.
 from tests.web.conftest import alice, bob, charlie, pbx  # noqa: E402, F401
+
+
+# -- the real worker and the simulator, for tests/browser/test_live_*.py ----------------------
+class WorkerThread:
+    """The real :class:`~monitor.runner.WorkerPool` (the one ``amiworker`` runs) on an event loop
+    of its own, in a thread of this process: it logs in to the simulator over TCP, writes the
+    test database and publishes through the Redis layer of ``redis_layer``, which carries its
+    tiles to the Daphne child process and the pages' actions back to it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pool = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True, name="amiworker")
+        self.error: BaseException | None = None
+
+    def _main(self) -> None:
+        from monitor.runner import WorkerPool
+
+        async def run() -> None:
+            self.pool = WorkerPool(poll=0.5)
+            self._ready.set()
+            await self.pool.run()
+
+        try:
+            self.loop.run_until_complete(run())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        except BaseException as exc:  # pragma: no cover - surfaced by stop()
+            self.error = exc
+            self._ready.set()
+        finally:
+            self.loop.close()
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop the pool (its workers log off and mark their PBX down) and wait for it."""
+        if self.pool is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.pool.stop)
+        self._thread.join(20)
+        assert not self._thread.is_alive(), "the worker thread did not stop"
+        assert self.error is None, self.error
+
+
+class LivePbx:
+    """A simulated PBX, its ``Pbx`` row, and the worker mirroring it."""
+
+    def __init__(self, sim, row) -> None:
+        from tests.support.simthread import SimThread
+
+        self.sim: SimThread = sim
+        self.pbx = row
+
+    def snapshot(self) -> dict:
+        return self.sim.call(self.sim.sim.snapshot)
+
+    def channels(self, prefix: str = "") -> list[str]:
+        names = [ch["name"] for ch in self.snapshot()["channels"].values()]
+        return sorted(name for name in names if name.startswith(prefix))
+
+    def wait_for(self, predicate, what: str, timeout: float = 10.0):
+        """``predicate()``'s first truthy value, checked every 50 ms; fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(0.05)
+
+    def wait_synced(self, timeout: float = 15.0) -> None:
+        from monitor.models import Endpoint, Pbx
+
+        count = len(self.snapshot()["endpoints"])
+
+        def synced() -> bool:
+            row = Pbx.objects.get(pk=self.pbx.pk)
+            mirrored = Endpoint.objects.filter(pbx_id=self.pbx.pk).count()
+            return row.connected and row.synced_at is not None and mirrored == count
+
+        self.wait_for(synced, "the worker's first resync", timeout)
+
+    def hang_up_everything(self) -> None:
+        for name in self.channels():
+            self.sim.call(self.sim.sim.pbx.calls.hangup, name)
+
+
+@pytest.fixture
+def live_pbx(transactional_db, redis_layer, daphne_url):
+    """The lab PBX of the simulator (``SimThread``, real AMI over TCP on 127.0.0.1), a ``Pbx``
+    row for it (AMI user ``admin123``, every privilege) and :class:`WorkerThread` mirroring it,
+    synchronised once before the test starts. Function scoped: the transactional test's flush
+    empties the tables afterwards, so the worker must be gone by then."""
+    from monitor.models import Pbx
+    from tests.support.simthread import SimThread
+
+    with SimThread() as sim:
+        row = Pbx(name="Lab", host="127.0.0.1", port=sim.port, username="admin123")
+        row.set_secret("admin123")
+        row.save()
+        live = LivePbx(sim, row)
+        worker = WorkerThread().start()
+        try:
+            live.wait_synced()
+            yield live
+        finally:
+            live.hang_up_everything()
+            worker.stop()

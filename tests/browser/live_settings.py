@@ -9,11 +9,7 @@ from fcmdash.settings import *  # noqa: F403
 
 DATABASES["default"]["NAME"] = os.environ["FCMDASH_TEST_DB"]  # noqa: F405
 CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [os.environ["FCMDASH_TEST_REDIS_URL"]],
-            "prefix": os.environ["FCMDASH_TEST_REDIS_PREFIX"],
-        },
-    }
+    "default": redis_channel_layer(  # noqa: F405
+        os.environ["FCMDASH_TEST_REDIS_URL"], os.environ["FCMDASH_TEST_REDIS_PREFIX"]
+    )
 }
