@@ -64,3 +64,14 @@ bench: $(VENV)/.installed-dev
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts bench/.cache var/static
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# The reliability suite's soak for half an hour (FCMDASH_TEST_SOAK_SECONDS sets another length).
+.PHONY: soak reliability-table
+soak: $(VENV)/.installed-dev
+	FCMDASH_TEST_SOAK_SECONDS=$${FCMDASH_TEST_SOAK_SECONDS:-1800} \
+		$(PY) -m pytest -s $(PYTEST_ARGS) tests/reliability/test_soak.py
+
+# The reliability suite and the parser's fuzzing; writes their table into README.md.
+reliability-table: $(VENV)/.installed-dev
+	FCMDASH_TEST_WRITE_RELIABILITY=1 $(PY) -m pytest $(PYTEST_ARGS) tests/reliability \
+		tests/ami/test_parser.py

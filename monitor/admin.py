@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .ami.capabilities import Report, probe
 from .ami.client import AmiConnection
+from .ami.config import fingerprint_bytes
 from .ami.errors import AmiError
 from .crypto import SecretUnreadable
 from .models import Pbx
@@ -56,15 +57,54 @@ class PbxForm(forms.ModelForm):
         ]
 
     def clean_secret(self) -> str:
-        secret = self.cleaned_data.get("secret", "")
+        secret = _one_line("The AMI secret", self.cleaned_data.get("secret", ""))
         if not secret and not self.instance.has_secret:
             raise forms.ValidationError("The AMI user's secret is required.")
         return secret
+
+    def clean_username(self) -> str:
+        return _one_line("The AMI user", self.cleaned_data.get("username", ""))
+
+    def clean_host(self) -> str:
+        host = _one_line("The address", self.cleaned_data.get("host", ""))
+        if any(ch.isspace() for ch in host):
+            raise forms.ValidationError("The address may not contain spaces.")
+        return host
+
+    def clean_tls_server_name(self) -> str:
+        return _one_line("The certificate name", self.cleaned_data.get("tls_server_name", ""))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("tls") == Pbx.Tls.PIN and "tls_fingerprint" not in self.errors:
+            try:
+                size = len(fingerprint_bytes(data.get("tls_fingerprint") or ""))
+            except ValueError as exc:
+                self.add_error(
+                    "tls_fingerprint", f"Pinning needs the certificate's SHA-256: {exc}."
+                )
+            else:
+                if size != 32:
+                    self.add_error(
+                        "tls_fingerprint",
+                        f"A SHA-256 fingerprint is 64 hex digits; this one has {size * 2}.",
+                    )
+        return data
 
     def save(self, commit: bool = True) -> Pbx:
         if self.cleaned_data.get("secret"):
             self.instance.set_secret(self.cleaned_data["secret"])
         return super().save(commit)
+
+
+def _one_line(label: str, value: str) -> str:
+    """``value`` if it can go into an AMI header: no line break, NUL or control character
+    (one would end the header and start another: header injection into Login)."""
+    if any(ch in "\r\n\x00" for ch in value):
+        raise forms.ValidationError(f"{label} may not contain a line break or a NUL character.")
+    if not value.isprintable():
+        raise forms.ValidationError(f"{label} may not contain control characters.")
+    return value
 
 
 class OriginateSettingsInline(admin.StackedInline):

@@ -47,17 +47,21 @@ def control_group(pbx_id: int) -> str:
     return f"pbx.{pbx_id}.control"
 
 
-async def publish(pbx_id: int, summary: dict[str, Any]) -> None:
-    """Render what ``summary`` names and send it to the PBX's groups. Never raises."""
+async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
+    """Render what ``summary`` names and send it to the PBX's groups. Never raises.
+
+    Returns False when open pages may have missed it (rendering or the channel layer failed):
+    the caller then sends ``{"full": True}`` later, which renders every tile of the PBX.
+    """
     global _layer_down
     try:
         messages = await database_sync_to_async(render_summary)(pbx_id, summary)
     except Exception:
         log.exception("PBX %s: rendering the live update failed", pbx_id)
-        return
+        return False
     layer = get_channel_layer()
     if layer is None or not messages:
-        return
+        return True
     try:
         for group, html in messages.items():
             await layer.group_send(group, {"type": "tiles.update", "html": html})
@@ -65,10 +69,11 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> None:
         if not _layer_down:
             log.warning("live updates stopped: the channel layer is not reachable: %s", exc)
         _layer_down = True
-        return
+        return False
     if _layer_down:
         log.info("live updates flow again")
     _layer_down = False
+    return True
 
 
 def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:

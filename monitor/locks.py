@@ -9,6 +9,12 @@ supervisor clicks. Each PBX has its own lock, held for as long as its worker run
   it when the holding process exits, and SQLite is never shared beyond one host anyway.
 
 A worker that does not get the lock stands by and polls (``POLL_SECONDS``).
+
+The database going away is not taken as losing the lock (PostgreSQL frees it with the
+connection): while nobody reaches the database nobody can take the lock either, so the worker
+keeps its AMI session and the mirror catches up later. As soon as the database answers again
+the lock is taken again on a new connection; if another worker got it meanwhile (it reached the
+database while this one could not), this one stops then.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ def holder_name() -> str:
 
 class PbxLock(Protocol):
     def try_acquire(self) -> bool: ...
-    def still_held(self) -> bool: ...
+    def still_held(self) -> bool | None: ...  # None: cannot tell now (database away)
     def release(self) -> None: ...
 
 
@@ -100,9 +106,10 @@ class AdvisoryLock:
             self.release()
         return got
 
-    def still_held(self) -> bool:
+    def still_held(self) -> bool | None:
+        """True if held, False if lost, None if the database cannot be asked now."""
         if self._conn is None:
-            return False
+            return self._take_again()
         try:
             with self._conn.cursor() as cur:
                 cur.execute(
@@ -112,8 +119,16 @@ class AdvisoryLock:
                 )
                 return bool(cur.fetchone()[0])
         except Exception:
+            # The connection broke, and with it the lock: take it again if nobody else has.
             self.release()
-            return False
+            return self._take_again()
+
+    def _take_again(self) -> bool | None:
+        try:
+            return self.try_acquire()
+        except Exception:
+            self.release()
+            return None
 
     def release(self) -> None:
         if self._conn is not None:

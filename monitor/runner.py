@@ -33,6 +33,7 @@ class _Running:
     task: asyncio.Task[None]
     lock: PbxLock
     fingerprint: tuple[Any, ...]
+    lock_unknown: bool = False  # the last look at the lock could not reach the database
 
 
 def default_publish() -> Callable[[int, dict[str, Any]], Any] | None:
@@ -65,6 +66,10 @@ def _load_enabled() -> list[tuple[int, str, tuple[Any, ...], AmiConfig | None, s
             config, error = p.ami_config(), ""
         except SecretUnreadable as exc:
             config, error = None, str(exc)
+        except ValueError as exc:
+            # Settings AmiConfig refuses (a pin without a usable fingerprint): only this PBX
+            # stays down, with the reason on its row, and the pool goes on with the others.
+            config, error = None, f"PBX settings unusable: {exc}"
         out.append((p.pk, p.name, _fingerprint(p), config, error))
     return out
 
@@ -94,6 +99,9 @@ class WorkerPool:
             self.worker_options["flush_interval"] = flush_interval
         self.running: dict[int, _Running] = {}
         self._standing_by: set[int] = set()
+        # PBXes whose settings are unusable, with the settings reported: one line per change.
+        self._unusable: dict[int, tuple[Any, ...]] = {}
+        self._list_failing = False
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -110,8 +118,13 @@ class WorkerPool:
         try:
             enabled = await database_sync_to_async(_load_enabled, thread_sensitive=False)()
         except Exception as exc:
-            log.warning("worker pool: cannot read the PBX list (%s); keeping what runs", exc)
+            if not self._list_failing:  # the database is away: once, not at every poll
+                log.warning("worker pool: cannot read the PBX list (%s); keeping what runs", exc)
+            self._list_failing = True
             return
+        if self._list_failing:
+            log.info("worker pool: the PBX list can be read again")
+        self._list_failing = False
         wanted = {pbx_id: rest for pbx_id, *rest in enabled}
         for pbx_id in list(self.running):
             run = self.running[pbx_id]
@@ -122,9 +135,8 @@ class WorkerPool:
                 exc = run.task.exception() if not run.task.cancelled() else None
                 log.error("PBX %s: worker ended (%r); restarting", pbx_id, exc)
                 await self._stop(pbx_id)
-            elif not await asyncio.to_thread(run.lock.still_held):
-                log.error("PBX %s: lost its lock; stopping so that the new holder is alone", pbx_id)
-                await self._stop(pbx_id)
+            else:
+                await self._check_lock(pbx_id, run)
         for pbx_id, (name, fingerprint, config, error) in wanted.items():
             if pbx_id in self.running:
                 continue
@@ -136,15 +148,31 @@ class WorkerPool:
                 continue
             self._standing_by.discard(pbx_id)
             if config is None:
-                await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id, error)
-                log.error("PBX %s (%s): %s", pbx_id, name, error)
+                if self._unusable.get(pbx_id) != fingerprint:
+                    await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id, error)
+                    log.error("PBX %s (%s): %s", pbx_id, name, error)
+                    self._unusable[pbx_id] = fingerprint
                 await asyncio.to_thread(lock.release)
                 continue
+            self._unusable.pop(pbx_id, None)
             await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id)
             worker = PbxWorker(pbx_id, config, publish=self.publish, **self.worker_options)
             task = asyncio.create_task(worker.run(), name=f"pbx{pbx_id}")
             self.running[pbx_id] = _Running(worker, task, lock, fingerprint)
             log.info("PBX %s (%s): worker active at %s", pbx_id, name, config.address)
+
+    async def _check_lock(self, pbx_id: int, run: _Running) -> None:
+        held = await asyncio.to_thread(run.lock.still_held)
+        if held is False:
+            log.error("PBX %s: lost its lock; stopping so that the new holder is alone", pbx_id)
+            await self._stop(pbx_id)
+            return
+        if held is None and not run.lock_unknown:
+            # Nobody can take the lock while nobody reaches the database: keep the session.
+            log.warning("PBX %s: cannot check its lock (database away); the worker goes on", pbx_id)
+        elif held and run.lock_unknown:
+            log.info("PBX %s: lock checked again, still this worker's", pbx_id)
+        run.lock_unknown = held is None
 
     async def _stop(self, pbx_id: int) -> None:
         run = self.running.pop(pbx_id)

@@ -18,6 +18,7 @@ The order of things, and why:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -31,12 +32,12 @@ from channels.layers import get_channel_layer
 
 from . import mirror
 from .ami.capabilities import WRITE_PROBES, judge
-from .ami.client import AmiClient, Connected, Disconnected, Overflow
+from .ami.client import AmiClient, Connected, Disconnected, Item, Overflow
 from .ami.config import AmiConfig
 from .ami.errors import AmiError
 from .ami.packet import Packet
 from .ami.privileges import privilege_hint
-from .ami.protocol import Action, Reply
+from .ami.protocol import Action, Garbled, Reply
 from .state import PbxState
 from .stats import STATS_INTERVAL, StatsReporter
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.2  # seconds; the issue asks for 100-250 ms
 BATCH = 2000  # events applied between two looks at the flush timer
+# A PBX that keeps sending garbage must not be asked for its whole state after every packet.
+BAD_INPUT_RESYNC_SPACING = 5.0
+REPUBLISH_INTERVAL = 1.0  # seconds between two full updates for pages that missed one
 
 # Features of the dashboard, the action each needs, and what is lost without it.
 FEATURES = {
@@ -105,6 +109,13 @@ class PbxWorker:
         self.flush_lag_max = 0.0
         self.stats = StatsReporter(self, interval=stats_interval) if stats_interval else None
         self._action_tasks: set[asyncio.Task[None]] = set()
+        # What the PBX sent that could not be used, by kind (see _bad_input).
+        self.bad_input: collections.Counter[str] = collections.Counter()
+        self._bad_logged: set[str] = set()
+        self._resync_due: float | None = None
+        self._last_bad_resync = -BAD_INPUT_RESYNC_SPACING
+        self._pages_behind = False  # a publish failed: open pages may show old tiles
+        self._republish_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -133,16 +144,22 @@ class PbxWorker:
 
     # -- events --------------------------------------------------------------------------
     async def _consume(self) -> None:
-        events = self.client.events
+        stats = self.state.stats
         while True:
-            first = await events.get()
-            batch = [first, *events.drain(BATCH)]
-            if self.pending_since is None:
+            batch = await self._next_batch()
+            if batch and self.pending_since is None:
                 self.pending_since = time.monotonic()
             for item in batch:
                 if isinstance(item, Packet):
+                    malformed = stats["malformed"]
                     self.state.apply(item, self._clock())
                     self.events_applied += 1
+                    if stats["malformed"] != malformed:
+                        self._bad_input(
+                            "malformed",
+                            f"the PBX sent a {item.name} event missing a field; skipped it, "
+                            "resynchronising",
+                        )
                 elif isinstance(item, Connected):
                     self._on_connected(item)
                     await self.resync(new_session=True)
@@ -150,9 +167,52 @@ class PbxWorker:
                     self._mark_down(item.reason)
                 elif isinstance(item, Overflow):
                     await self.resync(new_session=False)
+                elif isinstance(item, Garbled):
+                    if item.kind == "junk":
+                        self._bad_input(
+                            "junk",
+                            f"the PBX sent bytes that are not an AMI packet {item.sample}; "
+                            "skipped them, resynchronising",
+                        )
+                    else:  # the parser logged the oversized packet itself (once)
+                        self._bad_input(item.kind, "", log_it=False)
+            if self._resync_due is not None and time.monotonic() >= self._resync_due:
+                self._resync_due = None
+                self._last_bad_resync = time.monotonic()
+                await self.resync(new_session=False)
             await asyncio.sleep(0)  # let the flush timer and the pages in between batches
 
+    async def _next_batch(self) -> list[Item]:
+        """The queued items, waiting for one; [] when a resync for bad input falls due first."""
+        events = self.client.events
+        if self._resync_due is None:
+            first = await events.get()
+        else:
+            try:
+                wait = max(0.0, self._resync_due - time.monotonic())
+                first = await asyncio.wait_for(events.get(), wait)
+            except TimeoutError:
+                return []
+        return [first, *events.drain(BATCH)]
+
+    def _bad_input(self, kind: str, what: str, *, log_it: bool = True, resync: bool = True) -> None:
+        """The PBX sent something unusable, which may have stood for an event: one log line per
+        kind and session, and a resync soon, at most one per ``BAD_INPUT_RESYNC_SPACING``."""
+        self.bad_input[kind] += 1
+        if log_it and kind not in self._bad_logged:
+            self._bad_logged.add(kind)
+            log.warning(
+                "PBX %s: %s (more of the kind this session are counted, not logged)",
+                self.pbx_id,
+                what,
+            )
+        if resync and self._resync_due is None:
+            spacing = self._last_bad_resync + BAD_INPUT_RESYNC_SPACING
+            self._resync_due = max(time.monotonic(), spacing)
+
     def _on_connected(self, item: Connected) -> None:
+        self._bad_logged.clear()
+        self._resync_due = None  # the resync of the new session covers it
         s = self.status
         s.connected = True
         s.connected_since = item.at
@@ -206,6 +266,16 @@ class PbxWorker:
         except AmiError as exc:
             log.warning("PBX %s: resync interrupted: %s", self.pbx_id, exc)
             return  # the client reconnects and a Connected marker brings us back here
+        unfinished = [n for n, r in by_name.items() if r.truncated and n != "Queues"]
+        if unfinished:
+            # Closed by the next reply (a session runs its actions in order) or by silence:
+            # the items came, only the end marker did not. Nothing to resync for.
+            self._bad_input(
+                "list",
+                f"the PBX's {unfinished[0]} list came without its Complete event; "
+                "taken as complete",
+                resync=False,
+            )
         self._load(by_name)
         if new_session:
             self._record_capabilities(by_name, writes)
@@ -307,6 +377,7 @@ class PbxWorker:
                         "PBX %s: channel layer unavailable for actions: %s", self.pbx_id, exc
                     )
                 failing = True
+                layer = await _fresh_layer(layer)
                 await asyncio.sleep(1.0)
 
     async def _serve_action(self, layer: Any, execute: Any, message: dict[str, Any]) -> None:
@@ -327,8 +398,13 @@ class PbxWorker:
 
     # -- flushing -------------------------------------------------------------------------
     async def _flush_loop(self) -> None:
+        # A flush starts every flush_interval, not flush_interval after the previous one ended:
+        # the time a flush takes (writing, rendering, publishing) would otherwise be added to
+        # every change's wait for the next one (bench/pipeline.py).
+        started = time.monotonic()
         while True:
-            await asyncio.sleep(self.flush_interval)
+            await asyncio.sleep(max(0.0, started + self.flush_interval - time.monotonic()))
+            started = time.monotonic()
             await self.flush()
             if self.stats is not None:
                 await self.stats.maybe_report()
@@ -344,6 +420,7 @@ class PbxWorker:
             self._status_dirty = True  # the PBX announced a shutdown, booted, reloaded
         status = self.status if self._status_dirty else None
         if not full and status is None and not changes:
+            await self._publish_changes(None)  # pages that missed an update catch up
             return None
         # Rows are built here, on the loop, so the thread never reads state that moves.
         batch = mirror.Batch.build(
@@ -381,9 +458,45 @@ class PbxWorker:
         self.flushes += 1
         if pending is not None:
             self.flush_lag_max = max(self.flush_lag_max, time.monotonic() - pending)
-        if self._publish is not None and summary:
-            try:
-                await self._publish(self.pbx_id, summary)
-            except Exception as exc:  # the channel layer (Redis) is away: pages resync later
-                log.warning("PBX %s: publish failed: %s", self.pbx_id, exc)
+        await self._publish_changes(summary)
         return summary
+
+    async def _publish_changes(self, summary: dict[str, Any] | None) -> None:
+        """Send the pages what changed. After a publish that failed (Redis was away, or the
+        first command on a connection it had reset), pages that kept their socket open missed
+        it for good: until one gets through, every tile is sent instead, at most once per
+        ``REPUBLISH_INTERVAL`` (their data is in the database meanwhile)."""
+        if self._publish is None:
+            return
+        if self._pages_behind:
+            if time.monotonic() < self._republish_at:
+                return
+            summary = {"pbx": self.pbx_id, "full": True}
+        elif not summary:
+            return
+        try:
+            delivered = await self._publish(self.pbx_id, summary)
+        except Exception as exc:
+            log.warning("PBX %s: publish failed: %s", self.pbx_id, exc)
+            delivered = False
+        self._pages_behind = delivered is False
+        if self._pages_behind:
+            self._republish_at = time.monotonic() + REPUBLISH_INTERVAL
+
+
+async def _fresh_layer(layer: Any) -> Any:
+    """A new instance of a Redis channel layer whose connection broke, for the action loop.
+
+    channels_redis keeps the state of a receive across calls (who pops for the process, a
+    backup of the message being popped); a connection reset in the middle of one can leave it
+    losing, holding up or delivering twice the next messages: an action run twice, or none.
+    A layer that lives in this process alone (in-memory) must stay the one the pages use.
+    """
+    if not hasattr(layer, "close_pools"):
+        return layer
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    if layer is not get_channel_layer():
+        with contextlib.suppress(Exception):
+            await layer.close_pools()
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)

@@ -17,6 +17,9 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
+# The reliability ledger and the secret watch, for every test of the suite.
+pytest_plugins = ["tests.reliability.plugin"]
+
 
 @pytest.fixture(scope="session")
 def var_dir() -> Path:

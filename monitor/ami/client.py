@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from .config import AmiConfig
 from .errors import (
+    ActionRejected,
     ActionTimeout,
     AmiConnectionError,
     AmiError,
@@ -38,7 +39,7 @@ from .errors import (
 )
 from .events import WANTED_EVENTS
 from .packet import Banner, Packet
-from .protocol import Action, ClientProtocol, Reply
+from .protocol import Action, ClientProtocol, Garbled, Reply
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class Overflow:
     at: float = field(default_factory=time.time)
 
 
-Item = Packet | Connected | Disconnected | Overflow
+# Garbled (from .protocol): bytes of the PBX that were no packet; resynchronise.
+Item = Packet | Connected | Disconnected | Overflow | Garbled
 
 
 class EventQueue:
@@ -307,6 +309,17 @@ class AmiConnection:
             )
 
     async def _login(self) -> None:
+        try:
+            await self._send_login()
+        except ActionRejected as exc:
+            # A user name or secret that cannot go on the wire (a line break typed into the
+            # admin): nothing was sent. A login failure, retried as slowly as one.
+            raise AuthenticationFailed(
+                f"AMI login as {self.config.username!r} at {self.config.address} not attempted: "
+                f"{exc}; correct the AMI user or secret of this PBX"
+            ) from None
+
+    async def _send_login(self) -> None:
         cfg = self.config
         events = "on" if cfg.events else "off"
         if cfg.auth == "md5":
@@ -372,13 +385,13 @@ class AmiConnection:
             error, reason = exc, f"internal error while reading: {exc!r}"
         self._finish(error or ConnectionLost(reason), reason)
 
-    def _dispatch(self, item: Banner | Reply | Packet) -> None:
+    def _dispatch(self, item: Banner | Reply | Packet | Garbled) -> None:
         if isinstance(item, Reply):
             fut = self._waiters.get(item.action_id)
             if fut is not None and not fut.done():
                 fut.set_result(item)
-        elif isinstance(item, Packet):
-            self._on_event(item)
+        elif isinstance(item, (Packet, Garbled)):
+            self._on_event(item)  # type: ignore[arg-type]
         elif self._banner is not None and not self._banner.done():
             self._banner.set_result(item)
 
@@ -424,11 +437,27 @@ class AmiConnection:
 
 # -- the client that keeps a session alive -------------------------------------------
 class Backoff:
-    """Exponential backoff with jitter; login failures back off to ``auth_floor`` at once on
-    the second attempt, because the FCM630A may lock out an address that keeps failing."""
+    """Exponential backoff with jitter, and a floor for repeated failures: the FCM630A may
+    lock out an address that keeps failing, so once failures repeat the PBX sees at most one
+    attempt per ``cap`` seconds (connections) or ``auth_floor`` seconds (logins, from the second
+    failed one on). The jitter only lengthens a delay that reached the cap or a floor.
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, auth_floor: float = 30.0) -> None:
+    The count starts again only after a session that lasted ``stable_after`` seconds
+    (:class:`AmiClient`): a PBX that accepts the login and drops the session at once is a
+    failure too, not a reason to retry at full speed.
+    """
+
+    def __init__(
+        self,
+        base: float = 0.5,
+        cap: float = 30.0,
+        auth_floor: float = 30.0,
+        *,
+        auth_first: float = 5.0,
+        stable_after: float = 30.0,
+    ) -> None:
         self.base, self.cap, self.auth_floor = base, cap, auth_floor
+        self.auth_first, self.stable_after = auth_first, stable_after
         self.failures = 0
         self.auth_failures = 0
 
@@ -437,14 +466,17 @@ class Backoff:
 
     def next_delay(self, error: BaseException | None) -> float:
         self.failures += 1
-        delay = min(self.cap, self.base * 2 ** (self.failures - 1))
-        delay *= random.uniform(0.75, 1.25)
+        raw = self.base * 2 ** (self.failures - 1)
+        if raw >= self.cap:
+            delay = self.cap * random.uniform(1.0, 1.25)
+        else:
+            delay = min(raw * random.uniform(0.75, 1.25), self.cap)
         if isinstance(error, AuthenticationFailed):
             self.auth_failures += 1
             if self.auth_failures >= 2:
-                return self.auth_floor * random.uniform(1.0, 1.2)
-            return max(delay, 5.0)
-        return min(delay, self.cap * 1.25)
+                return max(delay, self.auth_floor * random.uniform(1.0, 1.2))
+            return max(delay, self.auth_first)
+        return delay
 
 
 class AmiClient:
@@ -503,7 +535,7 @@ class AmiClient:
                 await self._lost(exc, str(exc))
                 continue
             self.connection = conn
-            self.backoff.reset()
+            up_since = time.monotonic()
             self.last_error = ""
             banner = conn.banner.text if conn.banner else ""
             log.info(
@@ -526,6 +558,8 @@ class AmiClient:
                 return
             error = closed.result()
             self.reconnects += 1
+            if time.monotonic() - up_since >= self.backoff.stable_after:
+                self.backoff.reset()
             await self._lost(error, str(error) if error else "the PBX closed the connection")
 
     async def _lost(self, error: BaseException | None, reason: str) -> None:

@@ -37,6 +37,8 @@ class AmiConfig:
             raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         if self.tls == "pin" and not self.fingerprint:
             raise ValueError("tls=pin needs the certificate's sha256 fingerprint")
+        if self.tls == "pin":
+            fingerprint_bytes(self.fingerprint or "")  # now, not at the first connection
         if self.auth not in ("plain", "md5"):
             raise ValueError(f"auth must be plain or md5, not {self.auth!r}")
 
@@ -47,10 +49,7 @@ class AmiConfig:
 
     @property
     def pinned_sha256(self) -> bytes | None:
-        if not self.fingerprint:
-            return None
-        hexdigits = re.sub(r"[^0-9a-fA-F]", "", self.fingerprint.removeprefix("sha256:"))
-        return bytes.fromhex(hexdigits)
+        return fingerprint_bytes(self.fingerprint) if self.fingerprint else None
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.tls == "off":
@@ -66,6 +65,17 @@ class AmiConfig:
 
     def with_(self, **changes: object) -> AmiConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def fingerprint_bytes(text: str) -> bytes:
+    """The bytes of a certificate fingerprint written in hex (``sha256:`` prefix, colons and
+    other separators allowed). Raises ValueError, with a sentence for the admin, if it is not."""
+    hexdigits = re.sub(r"[^0-9a-fA-F]", "", text.removeprefix("sha256:"))
+    if not hexdigits or len(hexdigits) % 2:
+        raise ValueError(
+            "the certificate fingerprint must be hex digits (SHA-256: 64 of them, colons allowed)"
+        )
+    return bytes.fromhex(hexdigits)
 
 
 def parse_ami_url(url: str, **defaults: object) -> AmiConfig:

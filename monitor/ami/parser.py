@@ -11,8 +11,8 @@ Rules (from the Asterisk source and the lab transcripts, see ``AMI-REFERENCE.md`
 - ``Response: Follows`` (Asterisk <= 13 ``Command``) carries raw text, blank lines included, up to
   ``--END COMMAND--``; its text lines become repeated ``Output`` values.
 - The peer's bytes never raise out of the parser. A packet larger than ``max_packet`` is
-  dropped (logged once per packet) and parsing resumes at the next packet boundary; the buffer
-  never holds much more than ``max_packet`` plus one read.
+  dropped (the first one logged, all counted in ``dropped``) and parsing resumes at the next
+  packet boundary; the buffer never holds much more than ``max_packet`` plus one read.
 - Bytes are framed before decoding: a multibyte character may straddle two reads.
 
 Speed (``bench/ami_parse.py``): a busy PBX sends thousands of events a second, most of them
@@ -275,9 +275,12 @@ class Parser:
 
     def _drop(self, size: int, *, partial: bool = False) -> None:
         self.dropped += 1
+        if self.dropped > 1:
+            return  # one line per stream: a peer that floods must not flood the log
         what = "an unfinished packet" if partial else "a packet"
         log.warning(
-            "AMI: dropped %s of %d+ bytes (limit %d); resuming at the next packet",
+            "AMI: dropped %s of %d+ bytes (limit %d); resuming at the next packet "
+            "(more on this connection are counted, not logged)",
             what,
             size,
             self._max,

@@ -158,6 +158,16 @@ class Reply:
         return self
 
 
+@dataclass(frozen=True)
+class Garbled:
+    """Bytes from the PBX that came out as no packet: a block with neither ``Response`` nor
+    ``Event`` (``kind="junk"``), or a packet over the size limit (``kind="oversized"``).
+    Whatever event they held is lost, so a consumer of the stream resynchronises."""
+
+    kind: str
+    sample: str = ""
+
+
 @dataclass
 class _Pending:
     name: str
@@ -170,7 +180,8 @@ class ClientProtocol:
     """State of one client session: pending actions, open lists, the parser.
 
     ``receive_data(bytes)`` returns, in stream order, :class:`Banner`, :class:`Reply` (an
-    action finished) and :class:`Packet` (an event that belongs to no list).
+    action finished), :class:`Packet` (an event that belongs to no list) and :class:`Garbled`
+    (bytes that were no packet; never taken for anyone's reply).
     """
 
     def __init__(
@@ -221,18 +232,25 @@ class ClientProtocol:
         return Reply(p.name, action_id, p.response, p.items, None, truncated=True)
 
     # -- receiving ------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> list[Banner | Reply | Packet]:
-        self.parser.feed(data)
-        out: list[Banner | Reply | Packet] = []
-        for item in self.parser.packets():
+    def receive_data(self, data: bytes) -> list[Banner | Reply | Packet | Garbled]:
+        parser = self.parser
+        dropped = parser.dropped
+        parser.feed(data)
+        out: list[Banner | Reply | Packet | Garbled] = []
+        for item in parser.packets():
             if isinstance(item, Banner):
                 self.banner = item
                 out.append(item)
             elif "event" in item.fields:
                 # Before "response": OriginateResponse is an event with a Response header.
                 self._on_event(item, out)
-            else:
+            elif "response" in item.fields:
                 self._on_response(item, out)
+            else:
+                # Garbage between packets: it must not answer the oldest waiting action.
+                out.append(Garbled("junk", repr(dict(item.fields))[:80]))
+        if parser.dropped != dropped:
+            out.append(Garbled("oversized"))
         return out
 
     def _on_response(self, packet: Packet, out: list[Banner | Reply | Packet]) -> None:

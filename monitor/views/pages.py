@@ -43,7 +43,7 @@ def selected_pbxes(request: HttpRequest) -> list[Pbx]:
 def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
     sections = []
     for pbx in pbxes:
-        endpoints = Endpoint.objects.filter(pbx=pbx).select_related("pbx")
+        endpoints = Endpoint.objects.filter(pbx=pbx)
         queues = Queue.objects.filter(pbx=pbx)
         if queue:
             queues = queues.filter(name=queue)
@@ -51,6 +51,9 @@ def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
             names = {tiles.resource_of(m.state_interface or m.interface) for m in members}
             names |= {tiles.resource_of(m.interface) for m in members}
             endpoints = endpoints.filter(resource__in=names)
+        endpoints = list(endpoints)
+        for endpoint in endpoints:
+            endpoint.pbx = pbx  # the same row for all, without joining it to each of thousands
         sections.append(
             Section(
                 pbx,

@@ -22,6 +22,7 @@ from monitor.ami.packet import Banner, Packet, decode
 from monitor.ami.parser import MAX_PACKET, Parser, parse_all
 from monitor.ami.protocol import encode_packet
 from monitor.sim.transcript import Transcript, transcripts_dir
+from tests.reliability.plugin import fuzzed
 
 CACOFONISK = Path(__file__).resolve().parents[1] / "fixtures" / "cacofonisk" / "fixtures"
 LOGGER = "monitor.ami.parser"
@@ -498,6 +499,7 @@ def test_random_bytes_never_raise_and_the_buffer_stays_bounded(data, cuts, banne
         for item in parser.packets():
             assert isinstance(item, (Banner, Packet))
         assert parser.buffered <= 4096  # the banner wait; packets: max_packet
+    fuzzed("AMI parser: random bytes")
 
 
 @settings(max_examples=200, deadline=None)
@@ -510,6 +512,7 @@ def test_random_splits_of_valid_streams_give_identical_packets(stream, data):
     assert split == whole
     assert [p.seq for p in split] == [p.seq for p in whole]
     assert [as_lists(p) for p in whole] == [reference(block[:-4]) for block in stream]
+    fuzzed("AMI parser: valid streams split at random")
 
 
 @settings(max_examples=300, deadline=None)
@@ -521,6 +524,7 @@ def test_any_packet_parses_as_the_line_by_line_rules_say(lines):
     assume(block and block.strip(b"\r\n") == block)  # no line break before or after a packet
     [packet] = parse_all(block + b"\r\n\r\n")
     assert as_lists(packet) == reference(block)
+    fuzzed("AMI parser: odd lines (CR, LF, colons, non-UTF-8)")
 
 
 @st.composite
@@ -555,6 +559,7 @@ def test_a_packet_like_the_one_before_parses_as_the_line_by_line_rules_say(pairs
     first, then = parse_all(b"\r\n".join(lines) + b"\r\n\r\n" + block + b"\r\n\r\n")
     assert as_lists(first) == reference(b"\r\n".join(lines))
     assert as_lists(then) == reference(block)
+    fuzzed("AMI parser: odd lines (CR, LF, colons, non-UTF-8)")
 
 
 @settings(max_examples=200, deadline=None)
@@ -570,6 +575,43 @@ def test_garbage_between_packets_lets_the_packets_after_the_next_blank_line_thro
     got = [p for _, p in feed(Parser(expect_banner=False), pieces(raw, cuts))]
     assert as_lists(got[0]) == reference(before[:-4])
     assert [as_lists(p) for p in got[-len(after) :]] == [reference(b[:-4]) for b in after]
+    fuzzed("AMI parser: garbage between valid packets")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(packets(), min_size=1, max_size=6), st.data())
+def test_a_stream_cut_anywhere_gives_the_packets_before_the_cut_then_the_rest(stream, data):
+    # A connection that drops mid-packet (a truncated packet), or a read that ends anywhere.
+    raw = b"".join(stream)
+    cut = data.draw(st.integers(0, len(raw)))
+    ends = list(accumulate(len(p) for p in stream))
+    parser = Parser(expect_banner=False)
+    parser.feed(raw[:cut])
+    before = parser.packets()
+    assert [as_lists(p) for p in before] == [
+        reference(block[:-4]) for block, end in zip(stream, ends, strict=True) if end <= cut
+    ]
+    parser.feed(raw[cut:])
+    assert len(before) + len(parser.packets()) == len(stream)
+    fuzzed("AMI parser: streams cut anywhere")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 3000), st.binary(min_size=1, max_size=8), packets(), st.data())
+def test_huge_values_are_kept_to_the_limit_and_the_next_packet_always_comes(
+    size, fill, after, data
+):
+    limit = 2048
+    value = (fill * (size // len(fill) + 1))[:size].replace(b"\r", b".").replace(b"\n", b".")
+    big = b"Event: Big\r\nPayload: " + value + b"\r\n\r\n"
+    raw = big + after
+    cuts = data.draw(split_points(len(raw)))
+    got = [p for _, p in feed(Parser(expect_banner=False, max_packet=limit), pieces(raw, cuts))]
+    if len(big) - 4 <= limit:
+        assert got[0].get("Payload") == decode(value).lstrip(" \t")
+        got = got[1:]
+    assert [as_lists(p) for p in got] == [reference(after[:-4])]
+    fuzzed("AMI parser: huge values around the size limit")
 
 
 def test_what_the_parser_remembers_per_first_line_stays_bounded():
