@@ -16,6 +16,8 @@ element with its id. A tile whose id is not on the page yet is inserted into the
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +39,9 @@ REMOVALS = {
     "calls_removed": "call",
 }
 _layer_down = False
+# Characters per WebSocket message: at most 4 UTF-8 bytes each, so well under Daphne's 1 MiB.
+MAX_MESSAGE_CHARS = 200_000
+_FULL_TOKEN = re.compile(r'data-full-token="([^"]+)"')
 
 
 def view_group(pbx_id: int) -> str:
@@ -55,7 +60,7 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     """
     global _layer_down
     try:
-        messages = await database_sync_to_async(render_summary)(pbx_id, summary)
+        messages = await database_sync_to_async(render_parts)(pbx_id, summary)
     except Exception:
         log.exception("PBX %s: rendering the live update failed", pbx_id)
         return False
@@ -63,8 +68,9 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     if layer is None or not messages:
         return True
     try:
-        for group, html in messages.items():
-            await layer.group_send(group, {"type": "tiles.update", "html": html})
+        for group, parts in messages.items():
+            for html in split(parts):
+                await layer.group_send(group, {"type": "tiles.update", "html": html})
     except Exception as exc:
         if not _layer_down:
             log.warning("live updates stopped: the channel layer is not reachable: %s", exc)
@@ -78,6 +84,11 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
 
 def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:
     """``{group: html}`` for one flush; {} when nothing on a page changed."""
+    return {group: "\n".join(parts) for group, parts in render_parts(pbx_id, summary).items()}
+
+
+def render_parts(pbx_id: int, summary: dict[str, Any]) -> dict[str, list[str]]:
+    """``{group: [element html, ...]}`` for one flush; {} when nothing on a page changed."""
     pbx = Pbx.objects.filter(pk=pbx_id).first()
     if pbx is None:
         return {}
@@ -96,16 +107,55 @@ def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:
             control.append(tiles.render(kind, row, controls=True))
     if not full:
         shared.extend(_removals(summary))
-    else:
-        shared.append(
-            format_html('<template id="full-pbx-{}" data-full-pbx="{}"></template>', pbx_id, pbx_id)
-        )
     if not (shared or view):
         return {}
-    return {
-        view_group(pbx_id): "\n".join([*shared, *view]),
-        control_group(pbx_id): "\n".join([*shared, *control]),
-    }
+    view_parts, control_parts = [*shared, *view], [*shared, *control]
+    if full:
+        token = f"{pbx_id}-{uuid.uuid4().hex[:12]}"
+        marker = format_html(
+            '<template id="full-pbx-{}" data-full-pbx="{}" data-full-token="{}"></template>',
+            pbx_id,
+            pbx_id,
+            token,
+        )
+        view_parts.append(marker)
+        control_parts.append(marker)
+    return {view_group(pbx_id): view_parts, control_group(pbx_id): control_parts}
+
+
+def split(parts: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """The messages that carry ``parts`` in order, each under ``limit`` characters.
+
+    Daphne (autobahn) refuses to send a WebSocket message over 1 MiB and closes the socket: the
+    full update after a resync of ~1,400 extensions is that big. A full update's marker stays
+    last; the messages before it carry a part marker with its token, so that the page collects
+    the tile ids of every part before it drops the tiles none of them named.
+    """
+    token = _full_token(parts[-1]) if parts else None
+    messages: list[list[str]] = [[]]
+    size = 0
+    for part in parts:
+        if messages[-1] and size + len(part) > limit:
+            messages.append([])
+            size = 0
+        messages[-1].append(part)
+        size += len(part) + 1
+    if token is not None:
+        for i, message in enumerate(messages[:-1]):
+            message.append(
+                format_html(
+                    '<template id="full-part-{}-{}" data-full-part="{}"></template>',
+                    token,
+                    i,
+                    token,
+                )
+            )
+    return ["\n".join(message) for message in messages]
+
+
+def _full_token(part: str) -> str | None:
+    match = _FULL_TOKEN.search(part) if part.startswith("<template") else None
+    return match.group(1) if match else None
 
 
 def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tuple[str, list]]:

@@ -99,16 +99,26 @@
     htmx.process(el);
   });
 
+  // A full update may come in several messages (the server keeps each under Daphne's 1 MiB):
+  // the ids named by its parts are collected under its token until the last one arrives.
+  var fullParts = {};
+
   document.addEventListener("htmx:wsAfterMessage", function (e) {
     var msg = e.detail.message;
-    if (typeof msg !== "string" || msg.indexOf("data-full-pbx") < 0) return;
+    if (typeof msg !== "string" || msg.indexOf("data-full-") < 0) return;
     var tpl = document.createElement("template");
     tpl.innerHTML = msg;
-    var ids = new Set(Array.prototype.map.call(tpl.content.children, function (c) { return c.id; }));
+    var ids = Array.prototype.map.call(tpl.content.children, function (c) { return c.id; });
+    tpl.content.querySelectorAll("[data-full-part]").forEach(function (part) {
+      var token = part.dataset.fullPart;
+      fullParts[token] = (fullParts[token] || []).concat(ids);
+    });
     tpl.content.querySelectorAll("[data-full-pbx]").forEach(function (marker) {
-      var pbx = marker.dataset.fullPbx;
+      var pbx = marker.dataset.fullPbx, token = marker.dataset.fullToken;
+      var named = new Set(ids.concat(fullParts[token] || []));
+      delete fullParts[token];
       document.querySelectorAll('[data-tile][data-pbx="' + pbx + '"]').forEach(function (el) {
-        if (!ids.has(el.id)) el.remove();
+        if (!named.has(el.id)) el.remove();
       });
     });
     tick();

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from monitor import broadcast
 from monitor.models import Call, DeviceState, Endpoint
 from monitor.web_models import KioskLink
 
@@ -176,3 +177,35 @@ def test_detail_pages_show_members_calls_and_controls(open_page, alice, pbx, art
     expect(page.get_by_role("button", name="Hang up")).to_be_visible()
     expect(page.get_by_role("button", name="Call", exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts / "extension.png"), full_page=True)
+
+
+def test_a_full_update_over_a_megabyte_arrives_in_parts_and_sweeps_ghosts(
+    open_page, publish, alice, pbx
+):
+    page = open_page(alice, "/")
+    page.wait_for_selector(LIVE)
+    ghost = Endpoint.objects.get(resource="1003")
+    ghost_pk = ghost.pk
+    # A big call centre resyncs: 2,000 extensions (over 1 MiB of tiles), 1003 is gone.
+    Endpoint.objects.bulk_create(
+        Endpoint(pbx=pbx, resource=str(5000 + i), name=f"Agent {i}", state=DeviceState.INUSE)
+        for i in range(2000)
+    )
+    ghost.delete()
+    html = "\n".join(
+        broadcast.split(
+            broadcast.render_parts(pbx.pk, {"pbx": pbx.pk, "full": True})[f"pbx.{pbx.pk}.control"]
+        )
+    )
+    assert len(html.encode()) > 1024 * 1024
+    page.evaluate(
+        "window.__closes = 0;"
+        "document.addEventListener('htmx:wsClose', () => { window.__closes += 1; })"
+    )
+    publish(pbx.pk, {"pbx": pbx.pk, "full": True})
+    expect(page.locator(f"#endpoints-pbx-{pbx.pk} .tile")).to_have_count(2002, timeout=30_000)
+    expect(page.locator(f"#endpoint-{ghost_pk}")).to_have_count(0)
+    last = Endpoint.objects.get(resource="6999")
+    expect(page.locator(f"#endpoint-{last.pk}")).to_contain_text("On a call")
+    # The same socket all along: Daphne refuses to send a message over 1 MiB and closes it.
+    assert page.evaluate("window.__closes") == 0

@@ -116,3 +116,19 @@ async def test_publish_renders_new_calls_for_the_calls_page_and_the_extension(pb
     html = layer.sent[1][1]["html"]
     assert f'data-parent="calls-pbx-{pbx.pk} endpoint-{endpoint.pk}-calls"' in html
     assert ">Hang up</button>" in html and ">Hang up</button>" not in layer.sent[0][1]["html"]
+
+
+def test_split_keeps_messages_small_and_marks_the_parts_of_a_full_update():
+    parts = [f'<div id="endpoint-{i}">{"x" * 900}</div>' for i in range(1000)]
+    marker = '<template id="full-pbx-1" data-full-pbx="1" data-full-token="1-abc"></template>'
+    messages = broadcast.split([*parts, marker], limit=100_000)
+    assert len(messages) >= 9
+    assert all(len(m) <= 100_000 + 200 for m in messages)
+    assert "".join(messages).count('<div id="endpoint-') == 1000
+    assert messages[-1].endswith(marker)
+    for m in messages[:-1]:
+        assert 'data-full-part="1-abc"' in m and "data-full-pbx" not in m
+    # An ordinary update is split too, without markers.
+    plain = broadcast.split(parts, limit=100_000)
+    assert len(plain) >= 9 and not any("data-full" in m for m in plain)
+    assert broadcast.split(parts[:3]) == ["\n".join(parts[:3])]
