@@ -4,7 +4,7 @@
                                      [--lag-bound 1.0] [--no-absorb] [--no-resync]
 
 1. **Absorb.** The simulator's seeded call centre (1,000 phones, 20 queues x 10 members) runs
-   at rising call rates against a worker with the production flush interval (0.2 s). Every
+   at rising call rates against a worker with the production flush interval (0.1 s). Every
    0.25 s a probe pauses a queue member with a new reason; its *lag* is the time until the
    database shows it, PBX to committed row. After ``--seconds`` the scenario stops and every
    timer is frozen; the step is *absorbed* when the database then equals the simulator's truth,

@@ -454,7 +454,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lag-bound", type=float, default=1.0, help="p99 seconds to keep up")
     ap.add_argument("--target-p99", type=float, default=0.25)
     ap.add_argument("--daphnes", type=int, default=1)
-    ap.add_argument("--flush-interval", type=float, default=0.2, help="amiworker's, seconds")
+    ap.add_argument("--flush-interval", type=float, default=0.1, help="amiworker's, seconds")
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--write-timeout", type=float, default=2.0, help="the PBX's, seconds")
     ap.add_argument("--quick", action="store_true", help="200 clients, 2 rates, 3 s steps")

@@ -49,9 +49,19 @@ def state_word(state: str) -> str:
     return STATES.get(state, STATES["unknown"])[1]
 
 
+def entities(text: str) -> SafeString:
+    """``text`` (a constant of ours) with its symbols as character references.
+
+    Tiles go out once per open WebSocket; Daphne encodes each message for each socket, and a
+    pure-ASCII string is copied where one with a single symbol is transcoded (the tiles'
+    templates write their symbols the same way).
+    """
+    return mark_safe("".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in text))
+
+
 @register.filter
-def state_icon(state: str) -> str:
-    return STATES.get(state, STATES["unknown"])[2]
+def state_icon(state: str) -> SafeString:
+    return entities(STATES.get(state, STATES["unknown"])[2])
 
 
 @register.filter
@@ -60,15 +70,15 @@ def level_word(level: str) -> str:
 
 
 @register.filter
-def level_icon(level: str) -> str:
-    return LEVELS.get(level, LEVELS["ok"])[1]
+def level_icon(level: str) -> SafeString:
+    return entities(LEVELS.get(level, LEVELS["ok"])[1])
 
 
 @register.simple_tag
 def timer(since: datetime | None, label: str = "") -> SafeString:
     """A timer the browser ticks from ``since``; without JavaScript it shows the start time."""
     if since is None:
-        return mark_safe('<span class="timer timer--none">–</span>')
+        return mark_safe('<span class="timer timer--none">&#8211;</span>')
     local = timezone.localtime(since)
     return format_html(
         '<time class="timer" datetime="{}" data-since="{}" title="{}since {}">since {}</time>',

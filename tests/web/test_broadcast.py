@@ -51,7 +51,7 @@ def test_update_is_the_pages_partial(pbx, owner, viewer):
     assert html[f"pbx.{pbx.pk}.control"] == control_tile
     assert view_tile in viewer.get("/").content.decode()
     assert control_tile in owner.get("/").content.decode()
-    assert "Call…" in control_tile and "Call…" not in view_tile
+    assert "Call&#8230;" in control_tile and "Call&#8230;" not in view_tile
 
 
 def test_queue_and_member_updates_match_the_queue_page(pbx, owner):

@@ -51,7 +51,7 @@ async def test_worker_mirrors_publishes_and_runs_actions(alice):
             # The first flush after the resync is a full one: every tile of the PBX.
             html = await receive_until(communicator, f'data-full-pbx="{pbx.pk}"')
             endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
-            assert f'id="endpoint-{endpoint.pk}"' in html and "Call…" in html
+            assert f'id="endpoint-{endpoint.pk}"' in html and "Call&#8230;" in html
             result = await actions.request(
                 pbx.pk,
                 "pause",

@@ -24,7 +24,7 @@ def test_kiosk_link_shows_the_wallboard_without_login(pbx):
     assert response.status_code == 200
     html = response.content.decode()
     assert f'ws-connect="/ws/kiosk/{token}/"' in html
-    assert "Agent 1001" in html and "Hang up" not in html and "Call…" not in html
+    assert "Agent 1001" in html and "Hang up" not in html and "Call&#8230;" not in html
     link.refresh_from_db()
     assert link.last_used_at is not None
 

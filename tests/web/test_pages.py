@@ -56,7 +56,7 @@ def test_login_page_renders():
 def test_wallboard_shows_state_as_colour_word_and_symbol(viewer, pbx):
     html = viewer.get("/").content.decode()
     assert 'class="tile tile--oncall"' in html
-    assert "On a call" in html and "☎" in html
+    assert "On a call" in html and "&#9742;" in html  # ☎, written as a character reference
     assert 'class="tile tile--free"' in html and "Free" in html
     assert "Not registered" in html
     # The other party of 1001's call is the peer channel's caller ID.
@@ -81,13 +81,13 @@ def test_wallboard_includes_the_same_tile_html_as_the_live_update(owner, viewer,
 def test_viewer_sees_no_action_buttons(viewer, pbx):
     for url in page_urls(pbx):
         html = viewer.get(url).content.decode()
-        assert "Hang up" not in html and ">Pause<" not in html and "Call…" not in html, url
+        assert "Hang up" not in html and ">Pause<" not in html and "Call&#8230;" not in html, url
         assert "can-hangup" not in html
 
 
 def test_owner_sees_action_buttons(owner, pbx):
     urls = page_urls(pbx)
-    assert "Call…" in owner.get(urls[0]).content.decode()
+    assert "Call&#8230;" in owner.get(urls[0]).content.decode()
     queue_html = owner.get(urls[1]).content.decode()
     assert ">Unpause</button>" in queue_html and ">Pause</button>" in queue_html
     assert ">Hang up</button>" in owner.get(urls[3]).content.decode()
@@ -134,7 +134,7 @@ def test_stale_pbx_shows_unreachable_banner(viewer, pbx):
 
 def test_live_pbx_says_live(viewer, pbx):
     assert "● live" in viewer.get("/").content.decode().replace(
-        '<span aria-hidden="true">●</span> ', "● "
+        '<span aria-hidden="true">&#9679;</span> ', "● "
     )
 
 
@@ -156,7 +156,7 @@ def test_originate_form_is_prefilled_from_the_tile(owner, pbx):
 def test_kiosk_is_read_only_without_navigation(owner, pbx):
     html = owner.get(reverse("monitor:kiosk")).content.decode()
     assert 'class="kiosk"' in html and "topbar" not in html
-    assert "Call…" not in html and "readonly=1" in html
+    assert "Call&#8230;" not in html and "readonly=1" in html
 
 
 def test_unknown_detail_pages_are_404(viewer, db):

@@ -11,6 +11,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from monitor.runner import WorkerPool
+from monitor.worker import FLUSH_INTERVAL
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--poll", type=float, default=2.0, help="seconds between config checks")
-        parser.add_argument("--flush-interval", type=float, default=0.2)
+        parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         asyncio.run(self._main(options["poll"], options["flush_interval"]))
