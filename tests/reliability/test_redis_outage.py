@@ -31,7 +31,7 @@ from monitor import actions, broadcast
 from monitor.ami.client import AmiClient
 from monitor.models import Pbx
 from monitor.worker import PbxWorker
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Daphne, _free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Daphne, _free_port, need_chromium
 from tests.conftest import REPO_DIR
 from tests.web.conftest import make_user
 
@@ -67,8 +67,7 @@ class Background:
 
 @pytest.fixture
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright keeps an event loop in this thread; the ORM calls here are plain sync code.
