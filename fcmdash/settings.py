@@ -290,6 +290,14 @@ TEMPLATES = [
             ],
         },
     },
+    # The tile partials only (monitor/jinja2/): see monitor/jinja.py for why.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "tiles",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "monitor.jinja.environment"},
+    },
 ]
 
 DATABASES = {"default": database_config(FCMDASH_VAR_DIR)}

@@ -1,17 +1,17 @@
 """The tiles of the pages: what each partial needs, loaded in a few queries, and rendered.
 
-Pages ``{% include %}`` the partials in ``monitor/templates/monitor/tiles/``; the broadcaster
-renders the same files through :func:`render`. A partial sees only what is built here plus the
-``controls`` flag (supervisor buttons or not), never the request or the user, so the HTML is the
-same for every browser of a group.
+The partials are Jinja2 templates in ``monitor/jinja2/monitor/tiles/`` (``monitor/jinja.py``
+says why); pages put them in with ``{% tile kind row %}`` and the broadcaster renders them, both
+through :func:`render`. A partial sees only what is built here plus the ``controls`` flag
+(supervisor buttons or not), never the request or the user, so the HTML is the same for every
+browser of a group.
 
 Rows get their display extras as attributes (``endpoint.call``, ``queue.stats`` ...).
 
 The partials are rendered thousands of times a minute on a busy PBX, so they are cheap to
-render: ``{% localize off %}`` (their numbers are ids, counts and epoch seconds for data
-attributes, never formatted for a locale; localising them was a quarter of the rendering time)
-and their symbols written as character references, so that a live update is pure ASCII and
-Daphne copies rather than transcodes it for each open socket.
+render: no localisation (their numbers are ids, counts and epoch seconds for data attributes,
+never formatted for a locale) and their symbols written as character references, so that a live
+update is pure ASCII and Daphne copies rather than transcodes it for each open socket.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from django.template.loader import get_template
+from django.template import engines
 from django.utils import timezone
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from .models import Call, DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from .web_models import (
@@ -48,7 +49,16 @@ UNAVAILABLE = {DeviceState.UNAVAILABLE, DeviceState.INVALID, DeviceState.UNKNOWN
 
 def render(kind: str, obj: object, *, controls: bool) -> SafeString:
     """One tile's HTML, as the pages include it."""
-    return get_template(TEMPLATES[kind]).render({kind: obj, "controls": controls})
+    # The Jinja2 template itself, not Django's wrapper: the wrapper would copy the context and
+    # look for a request on each of the thousands of calls a wallboard makes.
+    template = engines["tiles"].get_template(TEMPLATES[kind]).template
+    return mark_safe(template.render({kind: obj, "controls": controls}))
+
+
+# From this many endpoints on (a wallboard), all the PBX's calls are loaded rather than those of
+# the endpoints named one by one: a query with a thousand parameters took longer to build and to
+# plan than the few more rows it kept out.
+WHOLE_PBX = 50
 
 
 def resource_of(interface: str) -> str:
@@ -65,7 +75,9 @@ def load_endpoints(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
     for ep in endpoints:
         by_pbx[ep.pbx_id].append(ep)
     for pbx_id, eps in by_pbx.items():
-        calls = Call.objects.filter(pbx_id=pbx_id, endpoint_resource__in=[e.resource for e in eps])
+        calls = Call.objects.filter(pbx_id=pbx_id)
+        if len(eps) <= WHOLE_PBX:
+            calls = calls.filter(endpoint_resource__in=[e.resource for e in eps])
         grouped: dict[str, list[Call]] = defaultdict(list)
         for call in load_calls(calls, with_endpoints=False):
             grouped[call.endpoint_resource].append(call)
@@ -134,9 +146,12 @@ def load_queues(queues: Iterable[Queue]) -> list[Queue]:
     if not queues:
         return queues
     ids = [q.pk for q in queues]
-    members: dict[int, list[QueueMember]] = defaultdict(list)
-    for m in QueueMember.objects.filter(queue_id__in=ids):
-        members[m.queue_id].append(m)
+    # Only what the counts need, as tuples: a wallboard counts thousands of members and shows
+    # none, and making a model instance of each was a tenth of its time.
+    members: dict[int, list[MemberState]] = defaultdict(list)
+    rows = QueueMember.objects.filter(queue_id__in=ids)
+    for queue_id, *state in rows.values_list("queue_id", "paused", "status", "in_call"):
+        members[queue_id].append(MemberState(*state))
     callers: dict[int, list[QueueCaller]] = defaultdict(list)
     for c in QueueCaller.objects.filter(queue_id__in=ids).order_by("position", "joined_at"):
         callers[c.queue_id].append(c)
@@ -165,7 +180,15 @@ def default_threshold() -> QueueThreshold:
     )
 
 
-def member_stats(members: Iterable[QueueMember]) -> QueueStats:
+class MemberState(NamedTuple):
+    """What :func:`member_stats` reads of a member."""
+
+    paused: bool
+    status: str
+    in_call: bool
+
+
+def member_stats(members: Iterable[QueueMember | MemberState]) -> QueueStats:
     stats = QueueStats()
     for m in members:
         if m.paused:

@@ -59,9 +59,14 @@ def entities(text: str) -> SafeString:
     return mark_safe("".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in text))
 
 
+# The symbols as character references, made once: a wallboard shows one per extension.
+STATE_ICONS = {state: entities(icon) for state, (_, _, icon) in STATES.items()}
+LEVEL_ICONS = {level: entities(icon) for level, (_, icon) in LEVELS.items()}
+
+
 @register.filter
 def state_icon(state: str) -> SafeString:
-    return entities(STATES.get(state, STATES["unknown"])[2])
+    return STATE_ICONS.get(state, STATE_ICONS["unknown"])
 
 
 @register.filter
@@ -71,7 +76,7 @@ def level_word(level: str) -> str:
 
 @register.filter
 def level_icon(level: str) -> SafeString:
-    return entities(LEVELS.get(level, LEVELS["ok"])[1])
+    return LEVEL_ICONS.get(level, LEVEL_ICONS["ok"])
 
 
 @register.simple_tag
@@ -110,3 +115,12 @@ def denied_hint(pbx: object, kind: str) -> str:
     if getattr(pbx, "actions", {}).get(action) is False:
         return f"The PBX refuses {action} for fcmdash's AMI user: {_privilege_hint(action)}"
     return ""
+
+
+@register.simple_tag(takes_context=True)
+def tile(context: template.Context, kind: str, obj: object) -> SafeString:
+    """``{% tile "endpoint" endpoint %}``: the tile as the live updates send it, with the
+    page's ``controls`` flag (the partials are Jinja2 templates: see ``monitor/jinja.py``)."""
+    from ..tiles import render  # tiles imports the models; this module loads before them
+
+    return render(kind, obj, controls=bool(context.get("controls")))

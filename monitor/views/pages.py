@@ -1,7 +1,8 @@
 """The live pages: wallboard, queue detail, extension detail, calls, click-to-call form.
 
-Each page includes the tile partials (``monitor/tiles/*.html``) with rows loaded by
-:mod:`monitor.tiles`, so its first render and the live updates are the same HTML.
+Each page puts in the tile partials (``{% tile %}``, ``monitor/jinja2/monitor/tiles/*.html``)
+with rows loaded by :mod:`monitor.tiles`, so its first render and the live updates are the same
+HTML.
 """
 
 from __future__ import annotations
