@@ -9,15 +9,19 @@ server, dropped at the end), Redis (``REDIS_URL``, default ``redis://127.0.0.1:6
 key prefix of its own), ``manage.py amiworker`` and ``daphne`` as separate processes. The
 simulated PBX (1,000 phones, 20 queues x 10 members, call timers 20x faster) runs in this
 process on a thread of its own; the WebSocket clients (``websockets``) run in ``--client-procs``
-child processes, half of them kiosk links (the read-only group), half a supervisor's session
-(the group with controls). Every client receives the htmx OOB HTML a browser would.
+child processes: half of them kiosk links (wallboard TVs: the read-only wallboard group), a
+quarter supervisors' wallboards (the wallboard group with controls), a quarter supervisors on a
+page that shows every kind of tile (queue, extension and calls pages: the group with controls).
+Every client receives the htmx OOB HTML a browser would.
 
 For each number of clients the call rate rises step by step. In a step the scenario runs for
-``--seconds`` while a probe pauses one queue member with a new reason (``bench-probe-<n>``)
-every ``--probe-every`` s, stamped on the simulator's thread as it emits the event. A client's
-*latency* for probe n is the time until a message with probe n or a later one arrives (a flush
-coalesces, and a later reason is what the page then shows): simulator to browser socket. Then
-the PBX is frozen and the step is checked:
+``--seconds`` while a probe, every ``--probe-every`` s, sends an outside caller named
+``bench-probe-<n>`` into queue ``latency`` (which has no members and which the scenario's
+callers never reach) and hangs up the previous one, stamped on the simulator's thread as it
+emits the events: the queue's card on every wallboard, and the caller's row on the other pages,
+then shows the new name. A client's *latency* for probe n is the time until a message with
+probe n or a later one arrives (a flush coalesces, and a later caller is what the page then
+shows): simulator to browser socket. Then the PBX is frozen and the step is checked:
 
 - the database equals ``sim.snapshot()`` (``tests/support/truth.py``);
 - every tile a checking client (one per group) last received for an extension, queue, member,
@@ -66,6 +70,7 @@ RATES = (25, 50, 100, 200, 300, 400, 600, 800)  # new calls asked per second of 
 CLIENTS = (50, 200)
 TIME_SCALE = 0.05  # call timers 20x faster: calls last 0.5-9 s
 PROBE = "bench-probe-"
+PROBE_QUEUE = "latency"
 TILE_KINDS = ("endpoint", "queue", "member", "caller", "call")
 # Top-level elements of a message: "\n".join of tiles, each opening at the start of a line.
 TILE_START = re.compile(rb"\n(?=<[a-z])")
@@ -466,6 +471,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]:
+    from monitor.sim.model import Queue as SimQueue
     from tests.support.simthread import SimThread
 
     env, logs = stack.enter_context(production(stack))
@@ -473,6 +479,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     st = stack.enter_context(
         SimThread(**size, seed=1, time_scale=TIME_SCALE, write_timeout=args.write_timeout)
     )
+    st.call(lambda: st.sim.pbx.add_queue(SimQueue(PROBE_QUEUE, display_name="Latency probe")))
     pbx_id = make_pbx(st.port)
     specs = client_specs(pbx_id)
     procs = [amiworker(env, logs, "--flush-interval", str(args.flush_interval))]
@@ -485,7 +492,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
         wait_http(p, address)
     if not settle(st, pbx_id, 60.0):
         raise SystemExit("the worker never mirrored the simulator's PBX")
-    probe = st.call(lambda: first_member(st.sim.pbx))
+    probe = st.call(lambda: [q for q in st.sim.pbx.queues if q != PROBE_QUEUE])
     out: dict[str, Any] = {
         "extensions": size["extensions"],
         "queues": size["queues"],
@@ -497,15 +504,17 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     }
     for n in [int(c) for c in args.clients.split(",") if c]:
         print(f"  {n} clients ...", file=sys.stderr, flush=True)
+        kinds = [specs[i % len(specs)] for i in range(n)]
         wanted = [
             {
-                **specs[i % 2],
-                "url": f"ws://{webs[i % len(webs)][1]}{specs[i % 2]['path']}",
+                **spec,
+                "url": f"ws://{webs[i % len(webs)][1]}{spec['path']}",
                 "origin": f"http://{webs[i % len(webs)][1]}",  # as a browser on that page
             }
-            for i in range(n)
+            for i, spec in enumerate(kinds)
         ]
-        wanted[0]["checker"] = wanted[1]["checker"] = True
+        for spec in specs:  # the first client of each kind checks its tiles
+            next(w for w in wanted if w["group"] == spec["group"])["checker"] = True
         clients = Clients(wanted, min(args.client_procs, n), env)
         try:
             if clients.ready != n:
@@ -518,7 +527,8 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
 
 
 def client_specs(pbx_id: int) -> list[dict[str, Any]]:
-    """Two kinds of client: a kiosk link (read-only group), a supervisor (controls group)."""
+    """The clients in turn: kiosk link, supervisor's wallboard, kiosk link, supervisor on a page
+    with every tile (``group``: the broadcast group they hear)."""
     from django.core.management import call_command
     from django.test import Client
 
@@ -533,19 +543,26 @@ def client_specs(pbx_id: int) -> list[dict[str, Any]]:
 
     browser.force_login(get_user_model().objects.get(username="supervisor"))
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
+    kiosk = {"path": f"/ws/kiosk/{token}/", "group": "board"}
     return [
-        {"path": f"/ws/kiosk/{token}/", "group": "view"},
+        kiosk,
         {
-            "path": f"/ws/live/?pbx={pbx_id}",
+            "path": f"/ws/live/?pbx={pbx_id}&board=1",  # the wallboard page's socket
             "headers": {"Cookie": cookie},
-            "group": "control",
+            "group": "board.control",
         },
+        kiosk,
+        {"path": f"/ws/live/?pbx={pbx_id}", "headers": {"Cookie": cookie}, "group": "control"},
     ]
 
 
-def first_member(pbx: Any) -> tuple[str, str]:
-    queue = next(iter(pbx.queues.values()))
-    return queue.name, next(iter(queue.members))
+def group_of(spec: dict[str, Any], pbx_id: int) -> str:
+    from monitor import broadcast
+
+    board = spec["group"].startswith("board")
+    if spec["group"].endswith("control"):
+        return broadcast.control_group(pbx_id, board=board)
+    return broadcast.view_group(pbx_id, board=board)
 
 
 def worker_counters(pbx_id: int) -> dict[str, int]:
@@ -596,8 +613,7 @@ def run_step(args, rate, st, pbx_id, probe, clients, procs) -> dict[str, Any]:  
     from monitor.sim.scenario import Scenario, ScenarioConfig
 
     pbx = st.sim.pbx
-    queue, interface = probe
-    config = ScenarioConfig(call_rate=rate * TIME_SCALE, pause_rate=0.0)
+    config = ScenarioConfig(call_rate=rate * TIME_SCALE, pause_rate=0.0, queues=tuple(probe))
     scenario = st.call(lambda: Scenario(pbx, seed=int(rate), config=config))
     clients.quiet()
     clients.report()  # a fresh start for the per-step figures, at a quiet moment
@@ -605,9 +621,15 @@ def run_step(args, rate, st, pbx_id, probe, clients, procs) -> dict[str, Any]:  
     emitted = st.call(lambda: pbx.events_emitted)
     calls = scenario.calls_started
 
+    callers: list[Any] = []  # the probe's caller waiting in its queue
+
     def send_probe(n: int) -> float:
         at = time.monotonic()
-        pbx.queue_pause(interface, True, queue, f"{PROBE}{n}")
+        for ch in callers:
+            if not ch.gone:
+                pbx.calls.hangup(ch.name)
+        number = f"+3199{n % 10**7:07d}"
+        callers[:] = [pbx.calls.trunk_call(number, PROBE_QUEUE, name=f"{PROBE}{n}")]
         return at
 
     sent: list[tuple[int, float]] = []
@@ -747,8 +769,7 @@ def check_tiles(pbx_id: int, reports, specs) -> tuple[bool, int, list[str]]:  # 
     for report, spec in zip(reports, specs, strict=True):
         if "tiles" not in report:
             continue
-        group = broadcast.view_group if spec["group"] == "view" else broadcast.control_group
-        html = fresh[group(pbx_id)].encode()
+        html = fresh[group_of(spec, pbx_id)].encode()
         now: dict[str, str] = {}
         for part in TILE_START.split(html):
             m = TILE_ID.match(part)

@@ -1,10 +1,15 @@
 """Live updates: the tiles a flush changed, rendered once per group and sent to the pages.
 
 The worker calls :func:`publish` after each database flush with the flush's summary. Every
-page showing a PBX is in one of its two groups:
+page showing a PBX is in one of its four groups:
 
-- ``pbx.<id>``: read-only tiles (viewers, kiosk screens);
-- ``pbx.<id>.control``: the same tiles with supervisor controls.
+- ``pbx.<id>``: read-only tiles (viewers);
+- ``pbx.<id>.control``: the same tiles with supervisor controls;
+- ``pbx.<id>.board`` and ``pbx.<id>.board.control``: the same for wallboards and kiosk screens,
+  which show the PBX's status, queues and extensions only. A call, a member or a waiting caller
+  changes several times per call; leaving those tiles out of the wallboards' messages made them
+  about half as big, and every byte goes through Redis and Daphne once per open socket
+  (bench/pipeline.py).
 
 The message is htmx out-of-band HTML: htmx's ws extension swaps each top-level element into the
 element with its id. A tile whose id is not on the page yet is inserted into the first of its
@@ -30,7 +35,7 @@ from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 log = logging.getLogger(__name__)
 
-# summary key of the removed rows -> id prefix of their elements
+# summary key of the removed rows -> their kind, the id prefix of their elements
 REMOVALS = {
     "endpoints_removed": "endpoint",
     "queues_removed": "queue",
@@ -38,18 +43,24 @@ REMOVALS = {
     "callers_removed": "caller",
     "calls_removed": "call",
 }
+# Kinds whose tiles have no controls: rendered once for both groups.
+SAME_FOR_ALL = frozenset({"pbx", "queue", "caller"})
 _layer_down = False
 # Characters per WebSocket message: at most 4 UTF-8 bytes each, so well under Daphne's 1 MiB.
 MAX_MESSAGE_CHARS = 200_000
 _FULL_TOKEN = re.compile(r'data-full-token="([^"]+)"')
 
 
-def view_group(pbx_id: int) -> str:
-    return f"pbx.{pbx_id}"
+# The tile kinds (and removals) a wallboard shows; other pages may show any.
+BOARD_KINDS = frozenset({"pbx", "endpoint", "queue"})
 
 
-def control_group(pbx_id: int) -> str:
-    return f"pbx.{pbx_id}.control"
+def view_group(pbx_id: int, *, board: bool = False) -> str:
+    return f"pbx.{pbx_id}.board" if board else f"pbx.{pbx_id}"
+
+
+def control_group(pbx_id: int, *, board: bool = False) -> str:
+    return f"pbx.{pbx_id}.board.control" if board else f"pbx.{pbx_id}.control"
 
 
 async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
@@ -88,28 +99,28 @@ def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:
 
 
 def render_parts(pbx_id: int, summary: dict[str, Any]) -> dict[str, list[str]]:
-    """``{group: [element html, ...]}`` for one flush; {} when nothing on a page changed."""
+    """``{group: [element html, ...]}`` for one flush; {} when nothing on a page changed.
+
+    Each tile is rendered once (twice where controls differ) and goes into every group whose
+    pages show its kind; a group none of whose tiles changed gets no message.
+    """
     pbx = Pbx.objects.filter(pk=pbx_id).first()
     if pbx is None:
         return {}
     full = bool(summary.get("full"))
-    shared: list[str] = []  # the same in both groups
-    view: list[str] = []
-    control: list[str] = []
+    # (kind, read-only html, html with controls) in the order the pages get them
+    rendered: list[tuple[str, str, str]] = []
     if full or summary.get("status"):
-        shared.append(tiles.render("pbx", pbx, controls=False))
+        html = tiles.render("pbx", pbx, controls=False)
+        rendered.append(("pbx", html, html))
     for kind, rows in _changed_rows(pbx, summary, full):
-        if kind in ("queue", "caller"):
-            shared.extend(tiles.render(kind, row, controls=False) for row in rows)
-            continue
         for row in rows:
-            view.append(tiles.render(kind, row, controls=False))
-            control.append(tiles.render(kind, row, controls=True))
+            view = tiles.render(kind, row, controls=False)
+            with_controls = view if kind in SAME_FOR_ALL else tiles.render(kind, row, controls=True)
+            rendered.append((kind, view, with_controls))
     if not full:
-        shared.extend(_removals(summary))
-    if not (shared or view):
-        return {}
-    view_parts, control_parts = [*shared, *view], [*shared, *control]
+        rendered.extend((kind, html, html) for kind, html in _removals(summary))
+    marker = ""
     if full:
         token = f"{pbx_id}-{uuid.uuid4().hex[:12]}"
         marker = format_html(
@@ -118,9 +129,19 @@ def render_parts(pbx_id: int, summary: dict[str, Any]) -> dict[str, list[str]]:
             pbx_id,
             token,
         )
-        view_parts.append(marker)
-        control_parts.append(marker)
-    return {view_group(pbx_id): view_parts, control_group(pbx_id): control_parts}
+    messages: dict[str, list[str]] = {}
+    for board in (False, True):
+        kept = [r for r in rendered if not board or r[0] in BOARD_KINDS]
+        if not kept:
+            continue
+        view_parts = [view for _, view, _ in kept]
+        control_parts = [with_controls for _, _, with_controls in kept]
+        if marker:
+            view_parts.append(marker)
+            control_parts.append(marker)
+        messages[view_group(pbx_id, board=board)] = view_parts
+        messages[control_group(pbx_id, board=board)] = control_parts
+    return messages
 
 
 def split(parts: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -182,9 +203,10 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         yield "call", tiles.load_calls(with_pbx(pick(Call, "calls")))
 
 
-def _removals(summary: dict[str, Any]) -> list[str]:
+def _removals(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(kind, element)`` for each removed row."""
     return [
-        format_html('<div id="{}-{}" hx-swap-oob="delete"></div>', prefix, pk)
-        for key, prefix in REMOVALS.items()
+        (kind, format_html('<div id="{}-{}" hx-swap-oob="delete"></div>', kind, pk))
+        for key, kind in REMOVALS.items()
         for pk in summary.get(key) or []
     ]

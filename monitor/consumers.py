@@ -3,10 +3,12 @@
 Nothing is rendered here (``monitor.broadcast`` renders once per group); ``tiles_update`` sends
 the group's HTML on as it is. The browser never sends anything we act on.
 
-- ``/ws/live/?pbx=1,2[&readonly=1]``: a logged-in user with the view permission. Users with an
-  action permission join ``pbx.<id>.control`` (tiles with buttons) unless ``readonly``.
-- ``/ws/kiosk/<token>/``: a kiosk link instead of a session; always read-only. Revoking the
-  link closes its open sockets (group ``kiosk.<link id>``).
+- ``/ws/live/?pbx=1,2[&readonly=1][&board=1]``: a logged-in user with the view permission.
+  Users with an action permission join ``pbx.<id>.control`` (tiles with buttons) unless
+  ``readonly``; ``board`` (the wallboard) joins the groups that carry only what a wallboard
+  shows (``monitor.broadcast``).
+- ``/ws/kiosk/<token>/``: a kiosk link instead of a session; always read-only, always a
+  wallboard. Revoking the link closes its open sockets (group ``kiosk.<link id>``).
 - Both only from a page of this site (:func:`same_origin`).
 
 Refusing a socket closes it before the handshake completes (HTTP 403 to the browser).
@@ -65,9 +67,10 @@ class LiveConsumer(TilesConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         wanted = _ids(query.get("pbx", [""])[0])
         readonly = query.get("readonly", ["0"])[0] == "1"
+        board = query.get("board", ["0"])[0] == "1"
         groups = None
         if same_origin(self.scope):
-            groups = await database_sync_to_async(_live_groups)(user, wanted, readonly)
+            groups = await database_sync_to_async(_live_groups)(user, wanted, readonly, board)
         if groups is None:
             await self.close()
             return
@@ -138,13 +141,15 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip().isdigit()][:100]
 
 
-def _live_groups(user: Any, wanted: list[int], readonly: bool) -> list[str] | None:
+def _live_groups(
+    user: Any, wanted: list[int], readonly: bool, board: bool = False
+) -> list[str] | None:
     """Groups for a session's socket; None to refuse it."""
     if user is None or not can_view(user):
         return None
     pbx_ids = _existing(wanted)
     group = control_group if control_classes(user) and not readonly else view_group
-    return [group(pk) for pk in pbx_ids]
+    return [group(pk, board=board) for pk in pbx_ids]
 
 
 def _kiosk_groups(token: str) -> list[str] | None:
@@ -152,7 +157,7 @@ def _kiosk_groups(token: str) -> list[str] | None:
     if link is None:
         return None
     pbx_ids = [link.pbx_id] if link.pbx_id else _existing([])
-    return [*(view_group(pk) for pk in pbx_ids), f"kiosk.{link.pk}"]
+    return [*(view_group(pk, board=True) for pk in pbx_ids), f"kiosk.{link.pk}"]
 
 
 def _existing(wanted: list[int]) -> list[int]:

@@ -55,12 +55,6 @@ def render(kind: str, obj: object, *, controls: bool) -> SafeString:
     return mark_safe(template.render({kind: obj, "controls": controls}))
 
 
-# From this many endpoints on (a wallboard), all the PBX's calls are loaded rather than those of
-# the endpoints named one by one: a query with a thousand parameters took longer to build and to
-# plan than the few more rows it kept out.
-WHOLE_PBX = 50
-
-
 def resource_of(interface: str) -> str:
     """``PJSIP/1001`` -> ``1001``; what a queue member's interface names as an endpoint."""
     tech, _, rest = interface.partition("/")
@@ -68,15 +62,20 @@ def resource_of(interface: str) -> str:
 
 
 # -- endpoints ---------------------------------------------------------------------------
-def load_endpoints(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
-    """Endpoints with ``.calls`` (their Call rows, peers attached) and ``.call`` (the first)."""
+def load_endpoints(endpoints: Iterable[Endpoint], *, whole_pbx: bool = False) -> list[Endpoint]:
+    """Endpoints with ``.calls`` (their Call rows, peers attached) and ``.call`` (the first).
+
+    ``whole_pbx``: ``endpoints`` are all of their PBX's (a wallboard), so its calls are loaded
+    without naming a thousand endpoints in the query, which took longer to build and to plan
+    than the query saved.
+    """
     endpoints = list(endpoints)
     by_pbx: dict[int, list[Endpoint]] = defaultdict(list)
     for ep in endpoints:
         by_pbx[ep.pbx_id].append(ep)
     for pbx_id, eps in by_pbx.items():
         calls = Call.objects.filter(pbx_id=pbx_id)
-        if len(eps) <= WHOLE_PBX:
+        if not whole_pbx:
             calls = calls.filter(endpoint_resource__in=[e.resource for e in eps])
         grouped: dict[str, list[Call]] = defaultdict(list)
         for call in load_calls(calls, with_endpoints=False):

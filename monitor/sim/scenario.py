@@ -46,6 +46,8 @@ class ScenarioConfig:
     hold_share: float = 0.1
     pause_rate: float = 0.02  # agent pause/unpause decisions per second
     registration_rate: float = 0.005  # phones unregistering or going unreachable, per second
+    # The queues outside callers reach; empty: all of them (bench/pipeline.py keeps one apart).
+    queues: tuple[str, ...] = ()
 
 
 class Scenario:
@@ -125,7 +127,7 @@ class Scenario:
 
     def _new_call(self) -> None:
         pbx, rng, cfg = self.pbx, self.arrivals, self.config
-        queues = list(pbx.queues)
+        queues = [q for q in pbx.queues if not cfg.queues or q in cfg.queues]
         if queues and rng.random() < cfg.queue_share:
             number = f"+3120{rng.randrange(1000000, 9999999)}"
             queue = rng.choice(queues)

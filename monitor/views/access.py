@@ -52,14 +52,21 @@ def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapper
 
 
-def page_context(request: HttpRequest, pbxes: list[Any], *, controls: bool = True) -> dict:
-    """What every live page's base template needs: permissions, the socket URL, the PBXes."""
+def page_context(
+    request: HttpRequest, pbxes: list[Any], *, controls: bool = True, board: bool = False
+) -> dict:
+    """What every live page's base template needs: permissions, the socket URL, the PBXes.
+
+    ``board``: the page shows only the PBX status, queues and extensions (a wallboard), and
+    its socket gets only those tiles.
+    """
     classes = control_classes(request.user) if controls else []
     ids = ",".join(str(p.pk) for p in pbxes)
+    ws_url = f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1")
     return {
         "pbxes": pbxes,
         "controls": bool(classes),
         "can_classes": " ".join(f"can-{c}" for c in classes),
-        "ws_url": f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1"),
+        "ws_url": ws_url + ("&board=1" if board else ""),
         "legend_states": LEGEND_STATES,
     }

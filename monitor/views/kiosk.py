@@ -23,7 +23,7 @@ from .pages import selected_pbxes, wallboard_sections
 def kiosk(request: HttpRequest) -> HttpResponse:
     pbxes = selected_pbxes(request)
     queue = request.GET.get("queue", "")[:80]
-    context = page_context(request, pbxes, controls=False)
+    context = page_context(request, pbxes, controls=False, board=True)
     context.update(sections=wallboard_sections(pbxes, queue), queue_filter=queue)
     return render(request, "monitor/kiosk.html", context)
 
@@ -34,7 +34,7 @@ def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("This kiosk link does not exist or was revoked.")
     _touch(link)
     pbxes = [link.pbx] if link.pbx_id else list(Pbx.objects.all())
-    context = page_context(request, pbxes, controls=False)
+    context = page_context(request, pbxes, controls=False, board=True)
     context.update(
         sections=wallboard_sections(pbxes, link.queue),
         queue_filter=link.queue,

@@ -58,7 +58,7 @@ def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
         sections.append(
             Section(
                 pbx,
-                tiles.load_endpoints(endpoints),
+                tiles.load_endpoints(endpoints, whole_pbx=not queue),
                 tiles.load_queues(queues),
                 filtered=bool(queue),
             )
@@ -70,7 +70,7 @@ def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
 def wallboard(request: HttpRequest) -> HttpResponse:
     pbxes = selected_pbxes(request)
     queue = request.GET.get("queue", "")[:80]
-    context = page_context(request, pbxes)
+    context = page_context(request, pbxes, board=True)
     context.update(
         sections=wallboard_sections(pbxes, queue),
         queue_filter=queue,

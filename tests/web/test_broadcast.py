@@ -37,8 +37,50 @@ def summary(pbx, **changes) -> dict:
 async def test_publish_sends_once_per_group(pbx, layer):
     endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
     await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
-    assert [group for group, _ in layer.sent] == [f"pbx.{pbx.pk}", f"pbx.{pbx.pk}.control"]
+    assert [group for group, _ in layer.sent] == [
+        f"pbx.{pbx.pk}",
+        f"pbx.{pbx.pk}.control",
+        f"pbx.{pbx.pk}.board",
+        f"pbx.{pbx.pk}.board.control",
+    ]
     assert all(m["type"] == "tiles.update" for _, m in layer.sent)
+
+
+def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
+    queue = Queue.objects.get(pbx=pbx)
+    member = QueueMember.objects.get(interface="PJSIP/1001")
+    call = Call.objects.filter(pbx=pbx).first()
+    changes = summary(
+        pbx,
+        endpoints=[endpoint.pk],
+        queues=[queue.pk],
+        members=[member.pk],
+        calls=[call.pk],
+        calls_removed=[99999],
+        endpoints_removed=[88888],
+    )
+    html = broadcast.render_summary(pbx.pk, changes)
+    board = html[f"pbx.{pbx.pk}.board.control"]
+    everything = html[f"pbx.{pbx.pk}.control"]
+    for wanted in (f'id="endpoint-{endpoint.pk}"', f'id="queue-{queue.pk}"', 'id="endpoint-88888"'):
+        assert wanted in board and wanted in everything
+    for left_out in (f'id="member-{member.pk}"', f'id="call-{call.pk}"', 'id="call-99999"'):
+        assert left_out not in board and left_out in everything
+    assert "Call&#8230;" in board  # still the supervisor's tiles
+    assert "Call&#8230;" not in html[f"pbx.{pbx.pk}.board"]
+    # what the board groups get is what the wallboard page shows
+    page = owner.get("/").content.decode()
+    for fragment in board.split("\n<"):
+        fragment = fragment if fragment.startswith("<") else "<" + fragment
+        if "hx-swap-oob" not in fragment:
+            assert fragment in page
+
+
+def test_a_flush_with_nothing_for_wallboards_sends_them_nothing(pbx):
+    member = QueueMember.objects.get(interface="PJSIP/1001")
+    html = broadcast.render_summary(pbx.pk, summary(pbx, members=[member.pk]))
+    assert set(html) == {f"pbx.{pbx.pk}", f"pbx.{pbx.pk}.control"}
 
 
 def test_update_is_the_pages_partial(pbx, owner, viewer):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from fcmdash.asgi import application
 from monitor import broadcast
-from monitor.models import Endpoint
+from monitor.models import Endpoint, QueueMember
 from monitor.web_models import KioskLink
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,6 +79,23 @@ async def test_readonly_socket_of_a_supervisor_gets_no_controls(pbx, alice):
     await kiosk.disconnect()
 
 
+async def test_wallboard_socket_hears_the_board_groups_only(pbx, alice):
+    headers = await sync_to_async(session_headers)(alice)
+    board, ok1 = await open_socket(f"/ws/live/?pbx={pbx.pk}&board=1", headers)
+    page, ok2 = await open_socket(f"/ws/live/?pbx={pbx.pk}", headers)
+    assert ok1 and ok2
+    member = await QueueMember.objects.aget(interface="PJSIP/1001")
+    await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "members": [member.pk]})
+    assert f'id="member-{member.pk}"' in await page.receive_from()
+    assert await board.receive_nothing(timeout=0.2)
+    endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
+    await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [endpoint.pk]})
+    seen = await board.receive_from()
+    assert f'id="endpoint-{endpoint.pk}"' in seen and "Call&#8230;" in seen
+    await board.disconnect()
+    await page.disconnect()
+
+
 async def test_socket_only_hears_the_pbxes_it_asked_for(pbx, bob):
     from tests.web.conftest import build_pbx
 
@@ -99,7 +116,7 @@ async def test_kiosk_token_opens_a_read_only_socket(pbx):
     communicator, ok = await open_socket(f"/ws/kiosk/{token}/", [ORIGIN])
     assert ok
     await get_channel_layer().group_send(
-        f"pbx.{pbx.pk}", {"type": "tiles.update", "html": "<p id='x'>hi</p>"}
+        f"pbx.{pbx.pk}.board", {"type": "tiles.update", "html": "<p id='x'>hi</p>"}
     )
     assert await communicator.receive_from() == "<p id='x'>hi</p>"
     await communicator.disconnect()
