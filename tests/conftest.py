@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support import unavailable
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -39,10 +41,7 @@ def _answering(variable: str, default: str) -> str:
         with socket.create_connection((parts.hostname, parts.port), timeout=2):
             pass
     except OSError as exc:
-        reason = f"{variable}: nothing answers at {parts.hostname}:{parts.port} ({exc})"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"{variable}: nothing answers at {parts.hostname}:{parts.port} ({exc})")
     return url
 
 

@@ -26,29 +26,8 @@ from django.db import connection
 from django.test import Client
 
 from tests.conftest import REPO_DIR
+from tests.support.chromium import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-def need_chromium() -> None:
-    """Skip without Debian's Chromium on a developer's machine; fail in CI (``.ci/run`` sets
-    ``CI``), where it is installed and a silent skip would hide the whole browser suite."""
-    if os.path.exists(CHROMIUM):
-        return
-    message = f"{CHROMIUM} is not installed (apt install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = REPO_DIR / "test-artifacts"
 PREFIX = f"fcmdash-test-{uuid.uuid4().hex[:8]}"
 
@@ -182,26 +161,8 @@ def publish(redis_layer):
 # every later test that calls async_to_sync (Django's test client on an async view) fail.
 @pytest.fixture(scope="module")
 def browser(daphne_url):
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread for as long as it runs, and
-    # Django refuses ORM calls (a test's rows, the database flush after it) next to a running
-    # loop. They are plain sync code here, so the check is off while the browser lives.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

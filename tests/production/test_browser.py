@@ -3,30 +3,22 @@ call on the PBX changes the same tile on both pages, through the worker, Postgre
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from tests.production.conftest import PASSWORD, Deployment, Web
+from tests.support.chromium import chromium
 
 pytestmark = [pytest.mark.production, pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 LIVE = "#socket-state[data-state=open]"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def wallboard(browser, web: Web):

@@ -4,7 +4,6 @@ its ports and certificate paths changed."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -16,46 +15,18 @@ from types import SimpleNamespace
 
 import pytest
 
+from monitor.sim.tls import self_signed
 from tests.conftest import REPO_DIR
 from tests.production.conftest import PASSWORD, Deployment, Process, free_port, wait_for
-from tests.production.test_browser import CHROMIUM, CHROMIUM_ARGS, LIVE, tile
+from tests.production.test_browser import LIVE, tile
 from tests.production.test_deployment import hang_up_everything
+from tests.support import unavailable
+from tests.support.chromium import chromium
 
 pytestmark = [pytest.mark.production, pytest.mark.browser, pytest.mark.slow]
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def site_config(ports: list[int], http: int, https: int, cert: Path, key: Path) -> str:
+def site_config(ports: list[int], http: int, https: int, cert: str, key: str) -> str:
     text = (REPO_DIR / "deploy" / "nginx.conf").read_text()
     replacements = {
         "127.0.0.1:8001": f"127.0.0.1:{ports[0]}",
@@ -78,13 +49,10 @@ def proxy(healthy: Deployment, tmp_path: Path):
     """nginx on a free port in front of two Daphnes set up for HTTPS behind a proxy."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(nginx, os.X_OK):
-        message = "nginx is not installed (apt install nginx-light)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("nginx is not installed (apt install nginx-light)")
     webs = [healthy.start_web(f"daphne-https-{n}", FCMDASH_HTTPS="true") for n in (1, 2)]
     http, https = free_port(), free_port()
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed(str(tmp_path))  # the simulator's: for 127.0.0.1 among others
     (tmp_path / "site.conf").write_text(site_config([w.port for w in webs], http, https, cert, key))
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\n"
@@ -125,12 +93,9 @@ def test_the_nginx_example_proxies_pages_websockets_and_guards_metrics(proxy, he
     assert proxy.get("/metrics") == 401  # forwarded by nginx: looks local, needs the token
     assert proxy.get("/metrics", Authorization=f"Bearer {healthy.token}") == 200
     assert proxy.get("/kiosk/not-a-token/") == 404
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         pages = []
         for _ in range(2):
             page = browser.new_context(ignore_https_errors=True).new_page()
@@ -147,7 +112,6 @@ def test_the_nginx_example_proxies_pages_websockets_and_guards_metrics(proxy, he
                 expect(tile(page, healthy.pbx_id, "1002")).to_contain_text("Ringing", timeout=10000)
         finally:
             hang_up_everything(sim)
-        browser.close()
     log = proxy.access_log.read_text()
     assert len(re.findall(r'"GET /ws/live/\S* HTTP/1.1" 101 ', log)) == 2
     assert "/kiosk/" not in log  # the token in a kiosk link's path stays out of the log

@@ -31,8 +31,9 @@ from monitor import actions, broadcast
 from monitor.ami.client import AmiClient
 from monitor.models import Pbx
 from monitor.worker import PbxWorker
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Daphne, _free_port, need_chromium
+from tests.browser.conftest import Daphne, _free_port
 from tests.conftest import REPO_DIR
+from tests.support.chromium import chromium
 from tests.web.conftest import make_user
 
 from .conftest import CANARY_SECRET, CANARY_USER, fast_backoff, live_differences, new_sim
@@ -67,24 +68,8 @@ class Background:
 
 @pytest.fixture
 def browser():
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    # Playwright keeps an event loop in this thread; the ORM calls here are plain sync code.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
