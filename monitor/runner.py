@@ -140,6 +140,8 @@ class WorkerPool:
         for pbx_id, (name, fingerprint, config, error) in wanted.items():
             if pbx_id in self.running:
                 continue
+            if config is None and self._unusable.get(pbx_id) == fingerprint:
+                continue  # reported already; not even the lock until its settings change
             lock = lock_for(pbx_id)
             if not await asyncio.to_thread(lock.try_acquire):
                 if pbx_id not in self._standing_by:
@@ -148,10 +150,9 @@ class WorkerPool:
                 continue
             self._standing_by.discard(pbx_id)
             if config is None:
-                if self._unusable.get(pbx_id) != fingerprint:
-                    await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id, error)
-                    log.error("PBX %s (%s): %s", pbx_id, name, error)
-                    self._unusable[pbx_id] = fingerprint
+                await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id, error)
+                log.error("PBX %s (%s): %s", pbx_id, name, error)
+                self._unusable[pbx_id] = fingerprint
                 await asyncio.to_thread(lock.release)
                 continue
             self._unusable.pop(pbx_id, None)

@@ -18,7 +18,6 @@ The order of things, and why:
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -109,13 +108,11 @@ class PbxWorker:
         self.flush_lag_max = 0.0
         self.stats = StatsReporter(self, interval=stats_interval) if stats_interval else None
         self._action_tasks: set[asyncio.Task[None]] = set()
-        # What the PBX sent that could not be used, by kind (see _bad_input).
-        self.bad_input: collections.Counter[str] = collections.Counter()
         self._bad_logged: set[str] = set()
         self._resync_due: float | None = None
         self._last_bad_resync = -BAD_INPUT_RESYNC_SPACING
-        self._pages_behind = False  # a publish failed: open pages may show old tiles
-        self._republish_at = 0.0
+        # Set while open pages may show old tiles (a publish failed): when to send them all.
+        self._republish_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -144,17 +141,15 @@ class PbxWorker:
 
     # -- events --------------------------------------------------------------------------
     async def _consume(self) -> None:
-        stats = self.state.stats
         while True:
             batch = await self._next_batch()
             if batch and self.pending_since is None:
                 self.pending_since = time.monotonic()
             for item in batch:
                 if isinstance(item, Packet):
-                    malformed = stats["malformed"]
-                    self.state.apply(item, self._clock())
+                    usable = self.state.apply(item, self._clock())
                     self.events_applied += 1
-                    if stats["malformed"] != malformed:
+                    if not usable:
                         self._bad_input(
                             "malformed",
                             f"the PBX sent a {item.name} event missing a field; skipped it, "
@@ -198,7 +193,6 @@ class PbxWorker:
     def _bad_input(self, kind: str, what: str, *, log_it: bool = True, resync: bool = True) -> None:
         """The PBX sent something unusable, which may have stood for an event: one log line per
         kind and session, and a resync soon, at most one per ``BAD_INPUT_RESYNC_SPACING``."""
-        self.bad_input[kind] += 1
         if log_it and kind not in self._bad_logged:
             self._bad_logged.add(kind)
             log.warning(
@@ -468,7 +462,7 @@ class PbxWorker:
         ``REPUBLISH_INTERVAL`` (their data is in the database meanwhile)."""
         if self._publish is None:
             return
-        if self._pages_behind:
+        if self._republish_at is not None:
             if time.monotonic() < self._republish_at:
                 return
             summary = {"pbx": self.pbx_id, "full": True}
@@ -479,9 +473,9 @@ class PbxWorker:
         except Exception as exc:
             log.warning("PBX %s: publish failed: %s", self.pbx_id, exc)
             delivered = False
-        self._pages_behind = delivered is False
-        if self._pages_behind:
-            self._republish_at = time.monotonic() + REPUBLISH_INTERVAL
+        self._republish_at = (
+            time.monotonic() + REPUBLISH_INTERVAL if delivered is False else None
+        )
 
 
 async def _fresh_layer(layer: Any) -> Any:

@@ -152,23 +152,25 @@ class PbxState:
         return True
 
     # -- events ----------------------------------------------------------------------------
-    def apply(self, packet: Packet, now: float) -> None:
-        """Apply one live event. Never raises for what the packet holds."""
+    def apply(self, packet: Packet, now: float) -> bool:
+        """Apply one live event. Never raises for what the packet holds; False when the event
+        was malformed (a field missing or unreadable) and was skipped."""
         f = packet.fields
         entry = self._handlers.get(f.get("event", "").lower())
         if entry is None:
             self.stats["unknown"] += 1
-            return
+            return True
         handler, floor = entry
         if floor is not None and packet.seq < floor(f):
             self.stats["stale"] += 1
-            return
+            return True
         try:
             handler(f, packet.seq, event_time(f, now))
         except (KeyError, ValueError):
             self.stats["malformed"] += 1
-            return
+            return False
         self.stats["applied"] += 1
+        return True
 
     def _dispatch_table(self) -> dict[str, tuple[Handler, Callable[[dict[str, str]], int] | None]]:
         ep, qs, cs = self.endpoints, self.queues, self.calls
