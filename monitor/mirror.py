@@ -350,9 +350,8 @@ class _Writer:
             if q in queue_ids
         ]
         _upsert(QueueMember, rows, ["queue", "interface"], MEMBER_FIELDS)
-        self._delete_keyed("members", QueueMember, "interface", b.members, queue_ids)
+        self._sync_keyed("members", QueueMember, "interface", b.members, queue_ids)
         self.touched_queues |= {q for q, _ in b.members} | {q for q, _ in b.removed["members"]}
-        self.summary["members"] |= self._keyed_pks(QueueMember, "interface", b.members, queue_ids)
 
     def _callers(self, queue_ids: dict[str, int]) -> None:
         b, pid = self.b, self.pbx_id
@@ -362,9 +361,8 @@ class _Writer:
             if q in queue_ids
         ]
         _upsert(QueueCaller, rows, ["queue", "uniqueid"], CALLER_FIELDS)
-        self._delete_keyed("callers", QueueCaller, "uniqueid", b.callers, queue_ids)
+        self._sync_keyed("callers", QueueCaller, "uniqueid", b.callers, queue_ids)
         self.touched_queues |= {q for q, _ in b.callers} | {q for q, _ in b.removed["callers"]}
-        self.summary["callers"] |= self._keyed_pks(QueueCaller, "uniqueid", b.callers, queue_ids)
 
     def _calls(self) -> None:
         b, pid = self.b, self.pbx_id
@@ -394,7 +392,7 @@ class _Writer:
             qs.model.objects.filter(pk__in=pks).delete()
             self.summary[f"{kind}_removed"] |= set(pks)
 
-    def _delete_keyed(
+    def _sync_keyed(
         self,
         kind: str,
         model: type[Model],
@@ -402,43 +400,42 @@ class _Writer:
         present: dict[tuple[str, str], Any],
         queue_ids: dict[str, int],
     ) -> None:
+        """After the upsert of ``present``: delete the rows the state no longer has (a full
+        write) or removed (otherwise), and note the pks of both, from one read of the rows."""
+        keep = {(queue_ids[q], k) for q, k in present if q in queue_ids}
         if self.b.full:
             # Every row of the PBX's queues in one query (a query per queue made a resync of
             # 200 queues 800 queries); those the state no longer has go.
-            keep = {(queue_ids[q], k) for q, k in present if q in queue_ids}
             rows = model.objects.filter(queue_id__in=list(queue_ids.values()))
-            gone = {
-                pk
-                for qid, key, pk in rows.values_list("queue_id", field_name, "pk")
-                if (qid, key) not in keep
-            }
+            values = rows.values_list("queue_id", field_name, "pk")
+            found = {(qid, key): pk for qid, key, pk in values}
+            gone = {pk for qk, pk in found.items() if qk not in keep}
         else:
-            gone = self._keyed_pks(model, field_name, self.b.removed[kind], queue_ids)
+            removed = {(queue_ids[q], k) for q, k in self.b.removed[kind] if q in queue_ids}
+            found = self._keyed_pks(model, field_name, keep | removed)
+            gone = {pk for qk, pk in found.items() if qk in removed}
         if gone:
             model.objects.filter(pk__in=sorted(gone)).delete()
             self.summary[f"{kind}_removed"] |= gone
+        self.summary[kind] |= {pk for qk, pk in found.items() if qk in keep} - gone
 
     @staticmethod
     def _keyed_pks(
-        model: type[Model],
-        field_name: str,
-        keys: Iterable[tuple[str, str]],
-        queue_ids: dict[str, int],
-    ) -> set[int]:
-        """The pks of the rows keyed (queue name, ``field_name``) by ``keys``."""
-        wanted = {(queue_ids[q], k) for q, k in keys if q in queue_ids}
+        model: type[Model], field_name: str, wanted: set[tuple[int, str]]
+    ) -> dict[tuple[int, str], int]:
+        """``{(queue id, key): pk}`` of the rows keyed (queue id, ``field_name``) in ``wanted``."""
         if not wanted:
-            return set()
+            return {}
         # One query for all queues, not one per queue (half of a busy flush's queries were
         # these); it may return the same key in another queue too, which is dropped here.
         rows = model.objects.filter(queue_id__in={q for q, _ in wanted})
-        out: set[int] = set()
+        out: dict[tuple[int, str], int] = {}
         keys_only = sorted({k for _, k in wanted})
         for i in range(0, len(keys_only), CHUNK * 4):
             part = rows.filter(**{f"{field_name}__in": keys_only[i : i + CHUNK * 4]})
             for qid, key, pk in part.values_list("queue_id", field_name, "pk"):
                 if (qid, key) in wanted:
-                    out.add(pk)
+                    out[(qid, key)] = pk
         return out
 
 
