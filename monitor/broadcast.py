@@ -28,6 +28,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db.models import Q
 from django.utils.html import format_html
 
 from . import tiles
@@ -190,8 +191,19 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
             row.pbx = pbx  # one PBX for all: no join, and its privileges decide the buttons
         return rows
 
-    if full or summary.get("endpoints"):
-        yield "endpoint", tiles.load_endpoints(with_pbx(pick(Endpoint, "endpoints")))
+    endpoints = with_pbx(pick(Endpoint, "endpoints")) if full or summary.get("endpoints") else []
+    call_pks = set(summary.get("calls") or [])
+    calls: list[Call] = []
+    if full or call_pks or endpoints:
+        # The changed calls and those the changed extensions show, in one query and with their
+        # peers loaded once: a call's change touches its extension, so a flush has both.
+        rows = Call.objects.filter(pbx_id=pbx.pk)
+        if not full:
+            resources = [e.resource for e in endpoints]
+            rows = rows.filter(Q(pk__in=call_pks) | Q(endpoint_resource__in=resources))
+        calls = tiles.load_calls(with_pbx(rows), with_endpoints=bool(full or call_pks))
+    if endpoints:
+        yield "endpoint", tiles.load_endpoints(endpoints, calls=calls)
     if full or summary.get("queues"):
         yield "queue", tiles.load_queues(with_pbx(pick(Queue, "queues")))
     if full or summary.get("members"):
@@ -199,8 +211,8 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         yield "member", tiles.load_members(members)
     if full or summary.get("callers"):
         yield "caller", with_pbx(pick(QueueCaller, "callers"))
-    if full or summary.get("calls"):
-        yield "call", tiles.load_calls(with_pbx(pick(Call, "calls")))
+    if full or call_pks:
+        yield "call", [c for c in calls if full or c.pk in call_pks]
 
 
 def _removals(summary: dict[str, Any]) -> list[tuple[str, str]]:

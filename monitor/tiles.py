@@ -62,27 +62,33 @@ def resource_of(interface: str) -> str:
 
 
 # -- endpoints ---------------------------------------------------------------------------
-def load_endpoints(endpoints: Iterable[Endpoint], *, whole_pbx: bool = False) -> list[Endpoint]:
+def load_endpoints(
+    endpoints: Iterable[Endpoint], *, whole_pbx: bool = False, calls: list[Call] | None = None
+) -> list[Endpoint]:
     """Endpoints with ``.calls`` (their Call rows, peers attached) and ``.call`` (the first).
 
     ``whole_pbx``: ``endpoints`` are all of their PBX's (a wallboard), so its calls are loaded
     without naming a thousand endpoints in the query, which took longer to build and to plan
-    than the query saved.
+    than the query saved. ``calls``: already loaded (:func:`load_calls`), at least those of
+    ``endpoints``; nothing is queried then.
     """
     endpoints = list(endpoints)
     by_pbx: dict[int, list[Endpoint]] = defaultdict(list)
     for ep in endpoints:
         by_pbx[ep.pbx_id].append(ep)
-    for pbx_id, eps in by_pbx.items():
-        calls = Call.objects.filter(pbx_id=pbx_id)
-        if not whole_pbx:
-            calls = calls.filter(endpoint_resource__in=[e.resource for e in eps])
-        grouped: dict[str, list[Call]] = defaultdict(list)
-        for call in load_calls(calls, with_endpoints=False):
-            grouped[call.endpoint_resource].append(call)
-        for ep in eps:
-            ep.calls = grouped.get(ep.resource, [])
-            ep.call = ep.calls[0] if ep.calls else None
+    grouped: dict[tuple[int, str], list[Call]] = defaultdict(list)
+    if calls is None:
+        calls = []
+        for pbx_id, eps in by_pbx.items():
+            rows = Call.objects.filter(pbx_id=pbx_id)
+            if not whole_pbx:
+                rows = rows.filter(endpoint_resource__in=[e.resource for e in eps])
+            calls += load_calls(rows, with_endpoints=False)
+    for call in calls:
+        grouped[(call.pbx_id, call.endpoint_resource)].append(call)
+    for ep in endpoints:
+        ep.calls = grouped.get((ep.pbx_id, ep.resource), [])
+        ep.call = ep.calls[0] if ep.calls else None
     return endpoints
 
 

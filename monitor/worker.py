@@ -473,9 +473,7 @@ class PbxWorker:
         except Exception as exc:
             log.warning("PBX %s: publish failed: %s", self.pbx_id, exc)
             delivered = False
-        self._republish_at = (
-            time.monotonic() + REPUBLISH_INTERVAL if delivered is False else None
-        )
+        self._republish_at = time.monotonic() + REPUBLISH_INTERVAL if delivered is False else None
 
 
 async def _fresh_layer(layer: Any) -> Any:

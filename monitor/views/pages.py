@@ -84,13 +84,14 @@ def wallboard(request: HttpRequest) -> HttpResponse:
 @viewer_required
 def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk)
+    queue = tiles.load_queues([queue])[0]
     members = QueueMember.objects.filter(queue=queue).select_related("pbx", "queue")
     context = page_context(request, [queue.pbx])
     context.update(
         pbx=queue.pbx,
-        queue=tiles.load_queues([queue])[0],
+        queue=queue,
         members=tiles.load_members(members),
-        callers=queue.callers.all().order_by("position", "joined_at"),
+        callers=queue.callers_list,
     )
     return render(request, "monitor/queue_detail.html", context)
 
@@ -99,12 +100,13 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(Endpoint.objects.select_related("pbx"), pk=pk)
     endpoint = tiles.load_endpoints([endpoint])[0]
-    calls = Call.objects.filter(pbx=endpoint.pbx, endpoint_resource=endpoint.resource)
+    for call in endpoint.calls:  # loaded with the endpoint: what the call rows need besides
+        call.pbx, call.endpoint_pk = endpoint.pbx, endpoint.pk
     context = page_context(request, [endpoint.pbx])
     context.update(
         pbx=endpoint.pbx,
         endpoint=endpoint,
-        calls=tiles.load_calls(calls.select_related("pbx")),
+        calls=endpoint.calls,
         members=tiles.members_of_endpoint(endpoint),
         form=OriginateForm(initial={"pbx_choice": endpoint.pbx, "extension": endpoint.resource}),
     )
