@@ -14,12 +14,12 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from monitor.ami.client import Backoff
-from monitor.ami.config import AmiConfig
 from monitor.ami.protocol import Action
 from monitor.models import Call, Endpoint, Pbx, QueueMember
 from monitor.sim.server import PbxSimulator
 from monitor.worker import PbxWorker
+from tests.mirror import harness
+from tests.mirror.harness import channel_of
 from tests.support.truth import differences, mirror_picture, sim_picture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,34 +31,11 @@ async def sim():
         yield s
 
 
-@sync_to_async
-def make_pbx(port: int, user: str = "admin123", secret: str = "admin123") -> int:
-    pbx = Pbx(name=f"sim-{port}-{user}", host="127.0.0.1", port=port, username=user)
-    pbx.set_secret(secret)
-    pbx.save()
-    return pbx.pk
-
-
 @contextlib.asynccontextmanager
-async def running_worker(sim: PbxSimulator, user: str = "admin123", secret: str = "admin123", **kw):
-    pbx_id = await make_pbx(sim.port, user, secret)
-    config = AmiConfig(
-        host="127.0.0.1",
-        port=sim.port,
-        username=user,
-        secret=secret,
-        keepalive=kw.pop("keepalive", 5.0),
-        list_quiet_gap=0.3,
-    )
-    worker = PbxWorker(pbx_id, config, flush_interval=0.05, **kw)
-    worker.client.backoff = Backoff(base=0.05, cap=0.3)
-    task = asyncio.create_task(worker.run())
-    try:
+async def running_worker(sim: PbxSimulator, user: str = "admin123", secret: str = "admin123"):
+    """The mirror harness's worker (keepalive 5 s, fast back-off), flushing every 0.05 s."""
+    async with harness.running_worker(sim, (user, secret), flush_interval=0.05) as worker:
         yield worker
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def mirrored(sim: PbxSimulator, worker: PbxWorker, timeout: float = 5.0, **kw) -> None:
@@ -81,14 +58,6 @@ async def until(predicate, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
-
-
-def channel_of(sim: PbxSimulator, endpoint: str) -> str:
-    return next(
-        c["name"]
-        for c in sim.snapshot()["channels"].values()
-        if c["name"].startswith(f"PJSIP/{endpoint}-")
-    )
 
 
 # -- the basics ----------------------------------------------------------------------------

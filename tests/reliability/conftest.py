@@ -25,7 +25,7 @@ from monitor.models import Pbx
 from monitor.sim import actions as sim_actions
 from monitor.sim.server import PbxSimulator
 from monitor.worker import PbxWorker
-from tests.support.truth import differences, mirror_picture, sim_picture
+from tests.support.truth import differences, live_picture, mirror_picture, sim_picture
 
 from .plugin import TEST_SECRETS
 
@@ -173,41 +173,7 @@ async def mirrored(sim: PbxSimulator, pbx_id: int, timeout: float = 8.0, **kw: A
 
 def live_differences(sim: PbxSimulator, worker: PbxWorker) -> list[str]:
     """What the worker's in-memory state shows differently from the simulator (no database)."""
-    st = worker.state
-    truth = sim_picture(sim.snapshot())
-    live = {
-        "endpoints": {
-            name: {"state": e.state, "registered": e.registered, "channels": e.active_channels}
-            for name, e in st.endpoints.table.rows.items()
-        },
-        "queues": {
-            name: {
-                "waiting": q.calls,
-                "members": {
-                    m.interface: {
-                        "status": m.status,
-                        "paused": m.paused,
-                        "reason": m.paused_reason,
-                        "in_call": m.in_call,
-                        "membership": m.membership,
-                    }
-                    for (qn, _), m in st.queues.members.rows.items()
-                    if qn == name
-                },
-                "callers": sorted(
-                    (c.position, c.uniqueid)
-                    for (qn, _), c in st.queues.callers.rows.items()
-                    if qn == name
-                ),
-            }
-            for name, q in st.queues.queues.rows.items()
-        },
-        "calls": {
-            uid: {"channel": c.channel, "endpoint": c.endpoint or "", "caller": c.caller_id_num}
-            for uid, c in st.calls.table.rows.items()
-        },
-    }
-    return differences(truth, live)
+    return differences(sim_picture(sim.snapshot()), live_picture(worker.state))
 
 
 def calls_in_progress(sim: PbxSimulator) -> int:

@@ -1,12 +1,16 @@
-"""The same picture from two sides: what the simulator holds (the truth) and what the
-mirror wrote to the database, reduced to the fields a page shows, so tests can ``==`` them."""
+"""The same picture from several sides: what the simulator holds (the truth), what the
+mirror wrote to the database and what the worker holds in memory, reduced to the fields a page
+shows, so tests can ``==`` them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.models import Call, Endpoint, Queue, QueueCaller, QueueMember
 from monitor.state.states import channel_resource, device_state, member_status
+
+if TYPE_CHECKING:
+    from monitor.state import PbxState
 
 
 def sim_picture(snapshot: dict[str, Any], *, registered: bool = True) -> dict[str, Any]:
@@ -48,6 +52,18 @@ def sim_picture(snapshot: dict[str, Any], *, registered: bool = True) -> dict[st
     return {"endpoints": endpoints, "queues": queues, "calls": calls}
 
 
+def member_picture(m: Any) -> dict[str, Any]:
+    """A queue member as the database (``monitor.models.QueueMember``) or the live state
+    (``monitor.state.QueueMember``) holds it: both use the same attribute names."""
+    return {
+        "status": m.status,
+        "paused": m.paused,
+        "reason": m.paused_reason,
+        "in_call": m.in_call,
+        "membership": m.membership,
+    }
+
+
 def mirror_picture(pbx_id: int, *, registered: bool = True) -> dict[str, Any]:
     endpoints = {
         e.resource: {
@@ -62,14 +78,7 @@ def mirror_picture(pbx_id: int, *, registered: bool = True) -> dict[str, Any]:
         queues[q.name] = {
             "waiting": q.calls_waiting,
             "members": {
-                m.interface: {
-                    "status": m.status,
-                    "paused": m.paused,
-                    "reason": m.paused_reason,
-                    "in_call": m.in_call,
-                    "membership": m.membership,
-                }
-                for m in QueueMember.objects.filter(queue=q)
+                m.interface: member_picture(m) for m in QueueMember.objects.filter(queue=q)
             },
             "callers": [
                 (c.position, c.uniqueid)
@@ -83,6 +92,35 @@ def mirror_picture(pbx_id: int, *, registered: bool = True) -> dict[str, Any]:
             "caller": c.caller_id_num,
         }
         for c in Call.objects.filter(pbx_id=pbx_id)
+    }
+    return {"endpoints": endpoints, "queues": queues, "calls": calls}
+
+
+def live_picture(state: PbxState) -> dict[str, Any]:
+    """What a worker holds in memory (``worker.state``), no database involved."""
+    endpoints = {
+        name: {"state": e.state, "registered": e.registered, "channels": e.active_channels}
+        for name, e in state.endpoints.table.rows.items()
+    }
+    queues = {
+        name: {
+            "waiting": q.calls,
+            "members": {
+                m.interface: member_picture(m)
+                for (qn, _), m in state.queues.members.rows.items()
+                if qn == name
+            },
+            "callers": sorted(
+                (c.position, c.uniqueid)
+                for (qn, _), c in state.queues.callers.rows.items()
+                if qn == name
+            ),
+        }
+        for name, q in state.queues.queues.rows.items()
+    }
+    calls = {
+        uid: {"channel": c.channel, "endpoint": c.endpoint or "", "caller": c.caller_id_num}
+        for uid, c in state.calls.table.rows.items()
     }
     return {"endpoints": endpoints, "queues": queues, "calls": calls}
 
