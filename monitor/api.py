@@ -7,7 +7,7 @@ Read-only. Authenticated by a Django session with the view permission, or by
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -31,20 +31,8 @@ def state(request: HttpRequest) -> JsonResponse:
 
 
 def _authorised(request: HttpRequest) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        found = ApiToken.find(token.strip())
-        if found is not None:
-            _touch(found)
-        return found is not None
-    return can_view(request.user)
-
-
-def _touch(token: ApiToken) -> None:
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    by_token = ApiToken.check_request(request)
+    return can_view(request.user) if by_token is None else by_token
 
 
 def _seconds(since: datetime | None, now: datetime) -> int | None:

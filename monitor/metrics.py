@@ -73,12 +73,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def allowed(request: HttpRequest) -> bool:
     """A valid bearer token, or a direct request from this host (see the module's rules)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        found = ApiToken.find(token.strip())
-        if found is not None:
-            _touch(found)
-        return found is not None
+    by_token = ApiToken.check_request(request)
+    if by_token is not None:
+        return by_token
     if any(name in request.headers for name in FORWARDING_HEADERS):
         return False
     try:
@@ -87,13 +84,6 @@ def allowed(request: HttpRequest) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return address.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def _touch(token: ApiToken) -> None:
-    # Scraped every few seconds: note the use once a minute, not on every scrape.
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
 class MirrorCollector:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.http import HttpRequest
 from django.utils import timezone
 
 # Defaults for a queue without its own QueueThreshold row.
@@ -118,8 +121,36 @@ class OriginateSettings(models.Model):
         return f"click-to-call on {self.pbx_id}"
 
 
-class KioskLink(models.Model):
+class SecretToken:
+    """What a row standing for a secret token (its ``token_hash``, ``revoked_at`` and
+    ``last_used_at`` fields) does: issue the token, find a row by it, note its use."""
+
+    token_prefix = ""
+    objects: Any
+
+    def issue(self) -> str:
+        """Give the row a new token and return it (only its hash is kept)."""
+        token = new_token(self.token_prefix)
+        self.token_hash = token_hash(token)
+        return token
+
+    @classmethod
+    def find(cls, token: str) -> Any:
+        """The active row with this token, or None (revoked or unknown)."""
+        return cls.objects.filter(token_hash=token_hash(token), revoked_at=None).first()
+
+    def touch(self) -> None:
+        """Note a use, at most once a minute: a TV reloading or a scraper polling often must
+        not write to the database each time."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
+            type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+
+
+class KioskLink(SecretToken, models.Model):
     """A read-only link to the kiosk wallboard for a TV: no login, no actions, revocable."""
+
+    token_prefix = "kiosk"
 
     name = models.CharField(max_length=80, help_text="Where the screen is, e.g. 'Hall TV'.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -143,20 +174,11 @@ class KioskLink(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def issue(self) -> str:
-        """Give the link a new token and return it (only its hash is kept)."""
-        token = new_token("kiosk")
-        self.token_hash = token_hash(token)
-        return token
 
-    @classmethod
-    def find(cls, token: str) -> KioskLink | None:
-        """The active link with this token, or None (revoked or unknown)."""
-        return cls.objects.filter(token_hash=token_hash(token), revoked_at=None).first()
+class ApiToken(SecretToken, models.Model):
+    """A read-only bearer token for ``GET /api/v1/state`` and ``/metrics``."""
 
-
-class ApiToken(models.Model):
-    """A read-only bearer token for ``GET /api/v1/state``."""
+    token_prefix = "fcm"
 
     name = models.CharField(max_length=80, unique=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -171,11 +193,14 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def issue(self) -> str:
-        token = new_token("fcm")
-        self.token_hash = token_hash(token)
-        return token
-
     @classmethod
-    def find(cls, token: str) -> ApiToken | None:
-        return cls.objects.filter(token_hash=token_hash(token), revoked_at=None).first()
+    def check_request(cls, request: HttpRequest) -> bool | None:
+        """None when ``request`` carries no bearer token; else whether it is an active one
+        (its use noted)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        found = cls.find(token.strip())
+        if found is not None:
+            found.touch()
+        return found is not None

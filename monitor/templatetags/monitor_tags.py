@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django import template
 from django.urls import get_script_prefix, reverse
@@ -17,6 +18,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from ..actions import AMI_ACTION
 from ..ami.privileges import privilege_hint as _privilege_hint
+
+if TYPE_CHECKING:
+    from ..models import Pbx
 
 register = template.Library()
 
@@ -113,10 +117,10 @@ def _reverse(name: str, args: tuple[object, ...], script_prefix: str) -> str:
 
 
 @register.simple_tag
-def denied_hint(pbx: object, kind: str) -> str:
+def denied_hint(pbx: Pbx, kind: str) -> str:
     """ "" when the PBX's AMI user may run the action of ``kind``; else what to grant."""
     action = AMI_ACTION[kind]
-    if getattr(pbx, "actions", {}).get(action) is False:
+    if not pbx.can(action):
         return f"The PBX refuses {action} for fcmdash's AMI user: {_privilege_hint(action)}"
     return ""
 

@@ -17,13 +17,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from ..actions import PERMISSION
+
 VIEW_PERMISSION = "monitor.view_wallboard"
-# body class -> permission; the CSS shows a control only under its class.
-CONTROL_PERMISSIONS = {
-    "hangup": "monitor.hangup",
-    "originate": "monitor.originate",
-    "pause": "monitor.pause_member",
-}
+# body class -> permission; the CSS shows a control only under its class (the pause form
+# holds the unpause button too).
+CONTROL_PERMISSIONS = {k: v for k, v in PERMISSION.items() if k != "unpause"}
 
 LEGEND_STATES = ("not_inuse", "ringing", "inuse", "onhold", "unavailable", "unknown")
 

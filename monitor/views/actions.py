@@ -42,22 +42,22 @@ LABELS = {
 
 @require_POST
 async def hangup(request: HttpRequest) -> HttpResponse:
-    return await _act(request, "hangup", "monitor.hangup")
+    return await _act(request, "hangup")
 
 
 @require_POST
 async def originate(request: HttpRequest) -> HttpResponse:
-    return await _act(request, "originate", "monitor.originate")
+    return await _act(request, "originate")
 
 
 @require_POST
 async def pause(request: HttpRequest) -> HttpResponse:
-    return await _act(request, "pause", "monitor.pause_member")
+    return await _act(request, "pause")
 
 
-async def _act(request: HttpRequest, form_name: str, permission: str) -> HttpResponse:
+async def _act(request: HttpRequest, form_name: str) -> HttpResponse:
     user = await request.auser()
-    if not user.is_authenticated or not await user.ahas_perm(permission):
+    if not user.is_authenticated or not await user.ahas_perm(actions.PERMISSION[form_name]):
         return _respond(request, form_name, actions.Result(False, "not allowed", sent=False), 403)
     form = FORMS[form_name](request.POST)
     valid = await database_sync_to_async(form.is_valid)()
@@ -80,7 +80,7 @@ async def _act(request: HttpRequest, form_name: str, permission: str) -> HttpRes
 async def _send(form: ActionForm, kind: str, user: Any) -> actions.Result:
     pbx: Pbx = form.pbx  # type: ignore[assignment]
     ami_action = actions.AMI_ACTION[kind]
-    if pbx.actions.get(ami_action) is False:
+    if not pbx.can(ami_action):
         # The worker's probe found the PBX refuses it: say what to grant instead of asking.
         return actions.Result(False, "Permission denied", privilege_hint(ami_action), sent=False)
     if not pbx.connected:

@@ -7,11 +7,8 @@ is a 404 (it tells nothing about which tokens exist).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from ..models import Pbx
 from ..web_models import KioskLink
@@ -32,7 +29,7 @@ def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
     link = KioskLink.find(token)
     if link is None:
         raise Http404("This kiosk link does not exist or was revoked.")
-    _touch(link)
+    link.touch()
     pbxes = [link.pbx] if link.pbx_id else list(Pbx.objects.all())
     context = page_context(request, pbxes, controls=False, board=True)
     context.update(
@@ -41,10 +38,3 @@ def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
         ws_url=f"/ws/kiosk/{token}/",
     )
     return render(request, "monitor/kiosk.html", context)
-
-
-def _touch(link: KioskLink) -> None:
-    # At most one write a minute per screen: a TV reloading often must not load the database.
-    now = timezone.now()
-    if link.last_used_at is None or now - link.last_used_at > timedelta(minutes=1):
-        KioskLink.objects.filter(pk=link.pk).update(last_used_at=now)
