@@ -153,22 +153,21 @@ class Batch:
         *,
         pbx_id: int,
         changes: Any,
-        snapshot: Any = None,
+        state: Any,
+        full: bool = False,
         status: StatusRow | None = None,
-        state: Any = None,
     ) -> Batch:
-        """``changes``: a ``state.Changes``; ``snapshot``: the PbxState for a full write;
-        ``state``: the live PbxState, to name the peer of a call whose peer did not change
+        """``changes``: a ``state.Changes``; ``state``: the live PbxState, all of which a
+        ``full`` write copies, and where the peer of a call whose peer did not change is found
         (a hold touches one side only: without it that row would lose its peer's channel)."""
-        b = cls(pbx_id=pbx_id, full=snapshot is not None, status=status)
-        if snapshot is not None:
-            st = snapshot
+        b = cls(pbx_id=pbx_id, full=full, status=status)
+        if full:
             sources = {
-                "endpoints": st.endpoints.table.rows,
-                "queues": st.queues.queues.rows,
-                "members": st.queues.members.rows,
-                "callers": st.queues.callers.rows,
-                "calls": st.calls.table.rows,
+                "endpoints": state.endpoints.table.rows,
+                "queues": state.queues.queues.rows,
+                "members": state.queues.members.rows,
+                "callers": state.queues.callers.rows,
+                "calls": state.calls.table.rows,
             }
         else:
             sources = {
@@ -180,13 +179,12 @@ class Batch:
             }
             for kind in sources:
                 b.removed[kind] |= set(getattr(changes, kind).removed)
-        calls = sources["calls"]
         b.endpoints = {k: endpoint_row(e) for k, e in sources["endpoints"].items()}
         b.queues = {k: queue_row(q) for k, q in sources["queues"].items()}
         b.members = {k: member_row(m) for k, m in sources["members"].items()}
         b.callers = {k: caller_row(c) for k, c in sources["callers"].items()}
-        lookup = snapshot if snapshot is not None else state
-        b.calls = {k: call_row(c, calls, lookup) for k, c in calls.items()}
+        rows = state.calls.table.rows
+        b.calls = {k: call_row(c, rows) for k, c in sources["calls"].items()}
         return b
 
 
@@ -251,12 +249,10 @@ def caller_row(c: Any) -> dict[str, Any]:
     }
 
 
-def call_row(c: Any, calls: dict[str, Any], state: Any) -> dict[str, Any]:
+def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
+    """``calls``: every live call, by uniqueid (the peer's channel is named from there)."""
     peer = calls.get(c.peer) if c.peer else None
     peer_channel = peer.channel if peer is not None else ""
-    if state is not None and c.peer and peer is None:
-        far = state.calls.table.rows.get(c.peer)
-        peer_channel = far.channel if far is not None else ""
     return {
         "linkedid": c.linkedid[:64],
         "channel": c.channel[:128],

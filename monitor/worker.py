@@ -420,8 +420,8 @@ class PbxWorker:
         batch = mirror.Batch.build(
             pbx_id=self.pbx_id,
             changes=changes,
-            snapshot=self.state if full else None,
             state=self.state,
+            full=full,
             status=(
                 mirror.StatusRow.from_status(status, self.state.pbx.status)
                 if status is not None
