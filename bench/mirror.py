@@ -40,11 +40,12 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.support.processes import fresh_database  # noqa: E402
 
 RATES = (25, 50, 100, 200, 400, 800, 1600, 3200)  # new calls asked per second of wall time
 TIME_SCALE = 0.05  # call timers 20x faster: calls last 0.5-9 s
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {"sqlite": run_child("sqlite", args, {})}
     url = os.environ.get("DATABASE_URL")
     if url:
-        with fresh_postgres_database(url) as db_url:
+        with fresh_database(url, "fcmdash_bench") as db_url:
             results["postgresql"] = run_child("postgresql", args, {"DATABASE_URL": db_url})
     print_table(results)
     print(json.dumps(results))
@@ -94,20 +95,6 @@ def run_child(backend: str, args: argparse.Namespace, extra: dict[str, str]) -> 
         raise SystemExit(f"bench/mirror.py ({backend}) failed:\n{done.stderr[-4000:]}")
     sys.stderr.write(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(url: str):
-    import psycopg
-
-    name = f"fcmdash_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 COLUMNS = (

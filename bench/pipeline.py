@@ -46,7 +46,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,11 +57,17 @@ import uuid
 import zlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.support.processes import (  # noqa: E402
+    Process,
+    delete_redis_keys,
+    free_port,
+    fresh_database,
+)
 
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -79,57 +84,14 @@ QUEUE_LEVEL = re.compile(r'card--\w+|<span class="level">.*?</span></span>', re.
 
 
 # -- processes, databases, Redis: shared with bench/memory.py and bench/page.py -----------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Proc(Process):
+    """A child process of the bench (``tests.support.processes.Process``), stopped within 10 s."""
 
-
-class Proc:
-    """A child process in a session of its own, output to ``log``; stopped by its group id."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.popen: subprocess.Popen | None = None
-
-    def start(self) -> Proc:
-        with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
+    stop_timeout = 10.0
 
     def check(self) -> None:
-        if not self.alive():
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"{self.name} exited:\n{tail}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(5)
+        if not self.alive:
+            raise SystemExit(f"{self.name} exited:\n{self.log()[-3000:]}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -163,32 +125,6 @@ def wait_http(proc: Proc, address: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"{proc.name} did not answer on {address}")
 
 
-@contextlib.contextmanager
-def fresh_database(server_url: str):
-    import psycopg
-
-    name = f"fcmdash_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def delete_redis_keys(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 def servers() -> tuple[str, str]:
     """The PostgreSQL and Redis URLs to use; exits with a reason when one does not answer."""
     import psycopg
@@ -214,7 +150,7 @@ def production(stack: contextlib.ExitStack, *, redis: bool = True):
     pg, rd = servers()
     var = Path(tempfile.mkdtemp(prefix="fcmdash-bench-"))
     stack.callback(shutil.rmtree, var, ignore_errors=True)
-    db_url = stack.enter_context(fresh_database(pg))
+    db_url = stack.enter_context(fresh_database(pg, "fcmdash_bench"))
     prefix = f"fcmdash-bench-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,9 @@ from django.db import connection
 from django.test import Client
 
 from tests.conftest import REPO_DIR
+from tests.support import wait_for
 from tests.support.chromium import chromium
+from tests.support.processes import free_port
 
 ARTIFACTS = REPO_DIR / "test-artifacts"
 PREFIX = f"fcmdash-test-{uuid.uuid4().hex[:8]}"
@@ -36,12 +40,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -97,24 +95,33 @@ class Daphne:
         self.process = None
 
 
-@pytest.fixture(scope="session")
-def daphne(django_db_setup, django_db_blocker, redis_url, var_dir):
-    with django_db_blocker.unblock():
-        db_name = str(connection.settings_dict["NAME"])
+@contextlib.contextmanager
+def live_daphne(db_name: str, redis_url: str, prefix: str, log_path: Path) -> Iterator[Daphne]:
+    """Daphne on a free port with ``tests/browser/live_settings.py``: the test database file
+    ``db_name`` and the Redis channel layer of ``redis_url`` under ``prefix``; stopped at the
+    end."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.browser.live_settings",
         "FCMDASH_TEST_DB": db_name,
         "FCMDASH_TEST_REDIS_URL": redis_url,
-        "FCMDASH_TEST_REDIS_PREFIX": PREFIX,
+        "FCMDASH_TEST_REDIS_PREFIX": prefix,
         "PYTHONPATH": str(REPO_DIR),
     }
-    server = Daphne(_free_port(), env, var_dir / "daphne.log")
+    server = Daphne(free_port(), env, log_path)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup, django_db_blocker, redis_url, var_dir):
+    with django_db_blocker.unblock():
+        db_name = str(connection.settings_dict["NAME"])
+    with live_daphne(db_name, redis_url, PREFIX, var_dir / "daphne.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -262,14 +269,7 @@ class LivePbx:
 
     def wait_for(self, predicate, what: str, timeout: float = 10.0):
         """``predicate()``'s first truthy value, checked every 50 ms; fails after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-            time.sleep(0.05)
+        return wait_for(predicate, timeout, what, step=0.05)
 
     def wait_synced(self, timeout: float = 15.0) -> None:
         from monitor.models import Endpoint, Pbx

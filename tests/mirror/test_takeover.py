@@ -15,15 +15,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.conftest import REPO_DIR
+from tests.support import wait_for
+from tests.support.processes import Process, fresh_database
 from tests.support.simthread import SimThread
 
 TAKEOVER_LIMIT = 10.0
@@ -42,15 +41,6 @@ print(pbx.pk)
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
-    return value
-
-
 def child_env(var_dir: Path, database_url: str | None) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("FCMDASH_") and k != "DATABASE_URL"
@@ -66,34 +56,10 @@ def child_env(var_dir: Path, database_url: str | None) -> dict[str, str]:
     return env
 
 
-class Worker:
-    """``manage.py amiworker`` in its own session, its output in a file."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.log_path = log_dir / f"{name}.log"
-        with open(self.log_path, "wb") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "manage.py", "amiworker", "--flush-interval", "0.1"],
-                cwd=REPO_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid = self.popen.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.popen.wait(5)
+def start_worker(name: str, env: dict[str, str], log_dir: Path) -> Process:
+    """``manage.py amiworker`` in its own session, its output in ``<log_dir>/<name>.log``."""
+    argv = [sys.executable, "manage.py", "amiworker", "--flush-interval", "0.1"]
+    return Process(name, argv, env, log_dir).start()
 
 
 class Db:
@@ -151,11 +117,16 @@ def takeover(tmp_path: Path, database_url: str | None) -> float:
         pk = int(setup.stdout.split()[-1])
         db = Db(database_url, var_dir / "fcmdash.sqlite3")
         sessions = lambda: st.call(lambda: len(st.sim.authenticated_sessions))  # noqa: E731
-        workers = [Worker(n, env, tmp_path) for n in ("a", "b")]
-        killed_one: Worker | None = None
+        workers = [start_worker(n, env, tmp_path) for n in ("a", "b")]
+        killed_one: Process | None = None
         try:
             # Both start at once: one gets the lock, the other says it stands by.
-            wait_for(lambda: sessions() == 1 and db.pbx(pk)["synced_at"], 30, "one worker to sync")
+            wait_for(
+                lambda: sessions() == 1 and db.pbx(pk)["synced_at"],
+                30,
+                "one worker to sync",
+                step=0.02,
+            )
             holder = db.pbx(pk)["worker"]
             active = next(w for w in workers if holder.endswith(f":{w.pid}"))
             standby = next(w for w in workers if w is not active)
@@ -163,6 +134,7 @@ def takeover(tmp_path: Path, database_url: str | None) -> float:
                 lambda: "another worker is active; standing by" in standby.log(),
                 10,
                 "the stand-by line",
+                step=0.02,
             )
             assert "standing by" not in active.log()
             assert "worker active at" in active.log() and "worker active at" not in standby.log()
@@ -170,7 +142,7 @@ def takeover(tmp_path: Path, database_url: str | None) -> float:
             assert sessions() == 1 and db.pbx(pk)["worker"] == holder
 
             st.call(lambda: st.sim.pbx.calls.phone_call("1005", "1002"))
-            wait_for(lambda: len(db.calls(pk)) == 2, 10, "the call in the database")
+            wait_for(lambda: len(db.calls(pk)) == 2, 10, "the call in the database", step=0.02)
 
             os.kill(active.pid, signal.SIGKILL)
             killed_one = active
@@ -187,12 +159,14 @@ def takeover(tmp_path: Path, database_url: str | None) -> float:
                 lambda: sessions() == 1 and st.call(lambda: len(st.sim.sessions)) == 1,
                 15,
                 "the new session",
+                step=0.02,
             )
             logged_in = time.monotonic() - killed
             wait_for(
                 lambda: synced_after(db.pbx(pk)["synced_at"], killed_wall),
                 15,
                 "the new worker's full write",
+                step=0.02,
             )
             written = time.monotonic() - killed
             kind = "PostgreSQL" if database_url else "SQLite"
@@ -212,7 +186,7 @@ def takeover(tmp_path: Path, database_url: str | None) -> float:
             return written
         finally:
             for w in workers:
-                w.stop()
+                w.stop(timeout=10)
             for w in workers:
                 if w is not killed_one:  # the survivors stop cleanly on SIGTERM
                     assert w.popen.returncode == 0, w.log()[-2000:]
@@ -224,14 +198,5 @@ def test_two_workers_on_sqlite_one_active_the_other_takes_over(tmp_path):
 
 
 def test_two_workers_on_postgresql_one_active_the_other_takes_over(tmp_path, postgres_url):
-    import psycopg
-
-    name = f"fcmdash_takeover_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        parts = urlsplit(postgres_url)
-        takeover(tmp_path, urlunsplit(parts._replace(path=f"/{name}")))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_url, "fcmdash_takeover") as database_url:
+        takeover(tmp_path, database_url)

@@ -25,8 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,16 +32,20 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.conftest import REPO_DIR
+from tests.support import processes, wait_for
+from tests.support.processes import Process, delete_redis_keys, free_port
 from tests.support.simthread import SimThread
+
+# The tests of this directory import free_port, wait_for and Process from here, and
+# tests/reliability imports fresh_database.
 
 ARTIFACTS = REPO_DIR / "test-artifacts" / "production"
 PASSWORD = "prod-Test-pass-7"
@@ -55,68 +57,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "production: PostgreSQL + Redis + amiworker + two Daphne processes (tests/production)",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
-    """``predicate()``'s first truthy value; fails the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(step)
-
-
-class Process:
-    """A child process in its own session, its output in ``<log_dir>/<name>.log``."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.popen: subprocess.Popen | None = None
-
-    def start(self) -> Process:
-        with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                cwd=REPO_DIR,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        """Send ``sig`` to the process group, SIGKILL after ``timeout``; returns the exit code."""
-        if self.popen is None:
-            return None
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        return self.popen.returncode
 
 
 class Web(Process):
@@ -243,41 +183,10 @@ class Deployment:
         return [p.name for p in self.processes if p.alive]
 
 
-def _database_url(server_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the server of ``server_url``; dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"fcmdash_prod_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _database_url(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            # A killed worker's connection may linger for a moment.
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                [name],
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-
-
-def _delete_redis_keys(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+def fresh_database(server_url: str) -> contextlib.AbstractContextManager[str]:
+    """A new, empty database ``fcmdash_prod_*`` on the server of ``server_url``; dropped
+    afterwards (``tests.support.processes.fresh_database``)."""
+    return processes.fresh_database(server_url, "fcmdash_prod")
 
 
 # Per package: built for the first test here that needs it, gone after the last test here.
@@ -293,7 +202,7 @@ def deployment(postgres_url: str, redis_url: str) -> Iterator[Deployment]:
         stack.callback(shutil.rmtree, var_dir, ignore_errors=True)
         stack.callback(_save_logs, log_dir)
         db_url = stack.enter_context(fresh_database(postgres_url))
-        stack.callback(_delete_redis_keys, redis_url, prefix)
+        stack.callback(delete_redis_keys, redis_url, prefix)
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "fcmdash.settings",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import threading
@@ -31,7 +30,7 @@ from monitor import actions, broadcast
 from monitor.ami.client import AmiClient
 from monitor.models import Pbx
 from monitor.worker import PbxWorker
-from tests.browser.conftest import Daphne, _free_port
+from tests.browser.conftest import Daphne, live_daphne
 from tests.conftest import REPO_DIR
 from tests.support.chromium import chromium
 from tests.web.conftest import make_user
@@ -91,22 +90,14 @@ def redis_proxy(redis_url: str, settings) -> Iterator[tuple[TcpProxy, str, str]]
 
 @contextlib.contextmanager
 def daphne_on(url: str, prefix: str, log_dir) -> Iterator[Daphne]:  # noqa: ANN001
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.live_settings",
-        "FCMDASH_TEST_DB": str(connection.settings_dict["NAME"]),
-        "FCMDASH_TEST_REDIS_URL": url,
-        "FCMDASH_TEST_REDIS_PREFIX": prefix,
-        "PYTHONPATH": str(REPO_DIR),
-    }
-    server = Daphne(_free_port(), env, log_dir / "daphne-redis-outage.log")
-    server.start()
+    log_path = log_dir / "daphne-redis-outage.log"
+    db_name = str(connection.settings_dict["NAME"])
     try:
-        yield server
+        with live_daphne(db_name, url, prefix, log_path) as server:
+            yield server
     finally:
-        server.stop()
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(server.log_path, ARTIFACTS / server.log_path.name)
+        shutil.copy(log_path, ARTIFACTS / log_path.name)
 
 
 def until(check: Any, timeout: float, what: str) -> Any:

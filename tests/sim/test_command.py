@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
+
+from tests.support.processes import free_port
 
 from .amitest import RawClient
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
