@@ -80,6 +80,7 @@ TILE_KINDS = ("endpoint", "queue", "member", "caller", "call")
 # Top-level elements of a message: "\n".join of tiles, each opening at the start of a line.
 TILE_START = re.compile(rb"\n(?=<[a-z])")
 TILE_ID = re.compile(rb'<[a-z]+ id="([a-z]+)-(\d+)"')
+HEADER = re.compile(rb"<!--(\d+) ([0-9a-f]+)-->\n?")  # a message's sequence number and nonce
 QUEUE_LEVEL = re.compile(r'card--\w+|<span class="level">.*?</span></span>', re.DOTALL)
 
 
@@ -267,6 +268,10 @@ async def run_client(spec: dict[str, Any], state: ClientState, ready: asyncio.Ev
             ready.set()
             while True:
                 data = await ws.recv(decode=False)
+                head = HEADER.match(data)
+                if head:  # as the page does once it applied a message (monitor/outbox.py)
+                    await ws.send(b"%s %s" % head.groups(), text=True)
+                    data = data[head.end() :]
                 state.take(data, time.monotonic())
     except asyncio.CancelledError:
         raise
@@ -417,7 +422,6 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     )
     st.call(lambda: st.sim.pbx.add_queue(SimQueue(PROBE_QUEUE, display_name="Latency probe")))
     pbx_id = make_pbx(st.port)
-    specs = client_specs(pbx_id)
     procs = [amiworker(env, logs, "--flush-interval", str(args.flush_interval))]
     webs = [daphne(f"daphne-{i + 1}", env, logs) for i in range(args.daphnes)]
     procs += [p for p, _ in webs]
@@ -428,6 +432,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
         wait_http(p, address)
     if not settle(st, pbx_id, 60.0):
         raise SystemExit("the worker never mirrored the simulator's PBX")
+    specs = client_specs(pbx_id)
     probe = st.call(lambda: [q for q in st.sim.pbx.queues if q != PROBE_QUEUE])
     out: dict[str, Any] = {
         "extensions": size["extensions"],
@@ -450,7 +455,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
             for i, spec in enumerate(kinds)
         ]
         for spec in specs:  # the first client of each kind checks its tiles
-            next(w for w in wanted if w["group"] == spec["group"])["checker"] = True
+            next(w for w in wanted if w["kind"] == spec["kind"])["checker"] = True
         clients = Clients(wanted, min(args.client_procs, n), env)
         try:
             if clients.ready != n:
@@ -479,26 +484,38 @@ def client_specs(pbx_id: int) -> list[dict[str, Any]]:
 
     browser.force_login(get_user_model().objects.get(username="supervisor"))
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
-    kiosk = {"path": f"/ws/kiosk/{token}/", "group": "board"}
+    kiosk = {"path": f"/ws/kiosk/{token}/", "view": "board", "controls": False, "kind": "kiosk"}
+    wallboard = {
+        "path": f"/ws/live/?pbx={pbx_id}&board=1",  # the wallboard page's socket
+        "headers": {"Cookie": cookie},
+        "view": "board",
+        "controls": True,
+        "kind": "wallboard",
+    }
+    pages = [
+        {"path": path, "headers": {"Cookie": cookie}, "view": view, "controls": True, "kind": kind}
+        for kind, view, path in page_sockets(pbx_id)
+    ]
+    return [kiosk, wallboard, kiosk, pages[0], kiosk, wallboard, kiosk, pages[1]]
+
+
+def page_sockets(pbx_id: int) -> list[tuple[str, str, str]]:
+    """(kind, broadcast view, socket path) of a supervisor's queue page and calls page, as
+    those pages name their sockets (``monitor.views.access.page_context``)."""
+    from monitor.models import Queue
+
+    queue = Queue.objects.filter(pbx_id=pbx_id).exclude(name=PROBE_QUEUE).order_by("name").first()
+    assert queue is not None
     return [
-        kiosk,
-        {
-            "path": f"/ws/live/?pbx={pbx_id}&board=1",  # the wallboard page's socket
-            "headers": {"Cookie": cookie},
-            "group": "board.control",
-        },
-        kiosk,
-        {"path": f"/ws/live/?pbx={pbx_id}", "headers": {"Cookie": cookie}, "group": "control"},
+        ("queue page", "detail", f"/ws/live/?pbx={pbx_id}&page=queue:{queue.pk}"),
+        ("calls page", "calls", f"/ws/live/?pbx={pbx_id}&page=calls"),
     ]
 
 
 def group_of(spec: dict[str, Any], pbx_id: int) -> str:
     from monitor import broadcast
 
-    board = spec["group"].startswith("board")
-    if spec["group"].endswith("control"):
-        return broadcast.control_group(pbx_id, board=board)
-    return broadcast.view_group(pbx_id, board=board)
+    return broadcast.group(pbx_id, spec["view"], controls=spec["controls"])
 
 
 def worker_counters(pbx_id: int) -> dict[str, int]:
@@ -684,14 +701,30 @@ def step_figures(rate, window, sent, reports, specs, emitted, calls) -> dict[str
         "max_ms": round(1000 * lags[-1], 1) if lags else None,
         "messages_per_client_s": round(statistics.fmean(r["count"] for r in reports) / window, 1),
         "kb_per_client_s": round(statistics.fmean(r["bytes"] for r in reports) / window / 1e3, 1),
+        "per_kind": per_kind(reports, specs, window),
+    }
+
+
+def per_kind(reports, specs, window: float) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    """Messages/s and kB/s per client, by the kind of page the client stands for."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for report, spec in zip(reports, specs, strict=True):
+        by_kind.setdefault(spec["kind"], []).append(report)
+    return {
+        kind: {
+            "clients": len(rs),
+            "messages_per_s": round(statistics.fmean(r["count"] for r in rs) / window, 1),
+            "kb_per_s": round(statistics.fmean(r["bytes"] for r in rs) / window / 1e3, 1),
+        }
+        for kind, rs in sorted(by_kind.items())
     }
 
 
 def same_messages(reports: list[dict[str, Any]], specs: list[dict[str, Any]]) -> bool:
-    """Every client of a group received the same messages in the step (count and CRC)."""
+    """Every client of a kind received the same messages in the step (count and CRC)."""
     seen: dict[str, set[tuple[int, int]]] = {}
     for report, spec in zip(reports, specs, strict=True):
-        seen.setdefault(spec["group"], set()).add((report["count"], report["crc"]))
+        seen.setdefault(spec["kind"], set()).add((report["count"], report["crc"]))
     return all(len(v) == 1 for v in seen.values())
 
 
@@ -719,7 +752,7 @@ def check_tiles(pbx_id: int, reports, specs) -> tuple[bool, int, list[str]]:  # 
                 ok = normal(key, last) == normal(key, now.get(key, ""))
             if not ok:
                 now_html = now.get(key, "")
-                errors.append(f"{spec['group']} {key}: got {last[:300]!r}, now {now_html[:300]!r}")
+                errors.append(f"{spec['kind']} {key}: got {last[:300]!r}, now {now_html[:300]!r}")
     return not errors, checked, errors
 
 
@@ -772,6 +805,17 @@ def print_table(results: dict[str, Any]) -> None:
                 ),
             ]
             print(" ".join(f"{v!s:>{w}}" for v, (_, w) in zip(values, COLUMNS, strict=True)))
+    for key, r in results.items():
+        if not key.startswith("clients_"):
+            continue
+        for s in r["steps"]:
+            print(
+                f"{key.split('_')[1]} clients at {s['calls_per_s']:.0f} calls/s, per client: "
+                + "; ".join(
+                    f"{kind} ({k['clients']}) {k['kb_per_s']:.1f} kB/s {k['messages_per_s']} msg/s"
+                    for kind, k in s["per_kind"].items()
+                )
+            )
     for key, r in results.items():
         if key.startswith("clients_"):
             print(

@@ -44,12 +44,15 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def snapshot(now: datetime) -> dict[str, Any]:
-    names = dict(Pbx.objects.values_list("pk", "name"))
+    """Every PBX with its ``enabled`` flag; the rows of the enabled ones only (a switched-off
+    PBX's rows are what it said when it was last on, and no page shows them)."""
+    names = dict(Pbx.objects.filter(enabled=True).values_list("pk", "name"))
     return {
         "at": now.isoformat(),
         "pbxes": [
             {
                 "name": p.name,
+                "enabled": p.enabled,
                 "connected": p.connected,
                 "stale": p.stale,
                 "since": _iso(p.stale_since if p.stale else p.connected_since),
@@ -73,13 +76,13 @@ def _endpoints(names: dict[int, str]) -> list[dict[str, Any]]:
             "registered": e.registered,
             "calls": e.channels,
         }
-        for e in Endpoint.objects.all()
+        for e in Endpoint.objects.filter(pbx_id__in=names)
     ]
 
 
 def _queues(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
     members: dict[int, list[dict[str, Any]]] = {}
-    for m in QueueMember.objects.all():
+    for m in QueueMember.objects.filter(pbx_id__in=names):
         members.setdefault(m.queue_id, []).append(
             {
                 "interface": m.interface,
@@ -92,7 +95,7 @@ def _queues(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
             }
         )
     callers: dict[int, list[dict[str, Any]]] = {}
-    for c in QueueCaller.objects.order_by("position"):
+    for c in QueueCaller.objects.filter(pbx_id__in=names).order_by("position"):
         callers.setdefault(c.queue_id, []).append(
             {
                 "position": c.position,
@@ -112,7 +115,7 @@ def _queues(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
             "callers": callers.get(q.pk, []),
             "members": members.get(q.pk, []),
         }
-        for q in Queue.objects.all()
+        for q in Queue.objects.filter(pbx_id__in=names)
     ]
 
 
@@ -128,5 +131,5 @@ def _calls(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
             "state": c.state,
             "seconds": _seconds(c.started_at, now),
         }
-        for c in Call.objects.all()
+        for c in Call.objects.filter(pbx_id__in=names)
     ]

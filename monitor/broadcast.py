@@ -1,29 +1,43 @@
 """Live updates: the tiles a flush changed, rendered once per group and sent to the pages.
 
-The worker calls :func:`publish` after each database flush with the flush's summary. Every
-page showing a PBX is in one of its four groups:
+The worker calls :func:`publish` after each database flush with the flush's summary. A page's
+socket joins one group per PBX, named for what the page shows and whether it has supervisor
+controls (:func:`group`):
 
-- ``pbx.<id>``: read-only tiles (viewers);
-- ``pbx.<id>.control``: the same tiles with supervisor controls;
-- ``pbx.<id>.board`` and ``pbx.<id>.board.control``: the same for wallboards and kiosk screens,
-  which show the PBX's status, queues and extensions only. A call, a member or a waiting caller
-  changes several times per call; leaving those tiles out of the wallboards' messages made them
-  about half as big, and every byte goes through Redis and Daphne once per open socket
-  (bench/pipeline.py).
+- ``pbx.<id>.board``: wallboards and kiosk screens: the PBX's status, queues and extensions;
+- ``pbx.<id>.calls``: the calls page: the status and the calls;
+- ``pbx.<id>.detail``: queue and extension pages: every kind of tile (the socket keeps those of
+  its queue or extension, :mod:`monitor.consumers`);
+- ``pbx.<id>.status``: pages without live tiles: the status alone;
 
-The message is htmx out-of-band HTML: htmx's ws extension swaps each top-level element into the
-element with its id. A tile whose id is not on the page yet is inserted into the first of its
+each with a ``.control`` twin whose tiles carry the supervisor buttons. A call, a member or a
+waiting caller changes several times per call; leaving those tiles out of the messages of the
+pages that do not show them made a wallboard's about half as big, and every byte goes through
+Redis and Daphne once per open socket (bench/pipeline.py).
+
+A message is ``{"type": "tiles.update", "items": [[id, tags, html], ...], "full": token}``:
+``tags`` is ``None`` (every page of the group shows it) or ``[queue pks, endpoint pks]``, which
+a socket limited to some queues or extensions compares with its own (a kiosk link limited to a
+queue receives nothing of another queue). The consumer turns items into the socket's messages:
+htmx-style out-of-band HTML, one top-level element per tile with the id of the element it
+replaces. A tile whose id is not on the page yet is inserted into the first of its
 ``data-parent`` containers that is (``static/js/fcmdash.js``); a removed row is an element with
-``hx-swap-oob="delete"``. After a resync (``full``) every tile of the PBX is sent, with a
-``data-full-pbx`` marker: the page then drops the tiles of that PBX that the message left out.
+``hx-swap-oob="delete"``. After a resync (``full``) every tile of the PBX is sent, and the page
+then drops the tiles of that PBX that the update did not name.
+
+Only tiles whose HTML changed are sent: a flush names every row it wrote, and most writes (a
+device state event that says what the row says, a member's counter the wallboard does not show)
+leave the tile's HTML as it was. :class:`Sent` remembers a digest and the tags of each tile sent
+per PBX, which also gives a removed row's tags (its row is gone from the database by then).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -46,22 +60,59 @@ REMOVALS = {
 }
 # Kinds whose tiles have no controls: rendered once for both groups.
 SAME_FOR_ALL = frozenset({"pbx", "queue", "caller"})
+# What each view's pages show.
+VIEWS: dict[str, frozenset[str]] = {
+    "board": frozenset({"pbx", "endpoint", "queue"}),
+    "calls": frozenset({"pbx", "call"}),
+    "detail": frozenset({"pbx", "endpoint", "queue", "member", "caller", "call"}),
+    "status": frozenset({"pbx"}),
+}
 _layer_down = False
-# Characters per WebSocket message: at most 4 UTF-8 bytes each, so well under Daphne's 1 MiB.
-MAX_MESSAGE_CHARS = 200_000
-_FULL_TOKEN = re.compile(r'data-full-token="([^"]+)"')
+
+Tags = tuple[tuple[int, ...], tuple[int, ...]] | None
 
 
-# The tile kinds (and removals) a wallboard shows; other pages may show any.
-BOARD_KINDS = frozenset({"pbx", "endpoint", "queue"})
+def group(pbx_id: int, view: str, *, controls: bool) -> str:
+    return f"pbx.{pbx_id}.{view}" + (".control" if controls else "")
 
 
-def view_group(pbx_id: int, *, board: bool = False) -> str:
-    return f"pbx.{pbx_id}.board" if board else f"pbx.{pbx_id}"
+@dataclass
+class Item:
+    """One tile (or removal) of a flush."""
+
+    id: str
+    kind: str
+    tags: Tags
+    view: str  # read-only HTML
+    control: str  # with supervisor controls
 
 
-def control_group(pbx_id: int, *, board: bool = False) -> str:
-    return f"pbx.{pbx_id}.board.control" if board else f"pbx.{pbx_id}.control"
+@dataclass
+class Sent:
+    """Per PBX: a digest of each tile's last sent HTML, and its tags."""
+
+    digests: dict[str, bytes] = field(default_factory=dict)
+    tags: dict[str, Tags] = field(default_factory=dict)
+
+    def changed(self, item: Item) -> bool:
+        """Whether ``item`` differs from what was sent last for its id; remembers it."""
+        digest = hashlib.blake2b(item.view.encode(), digest_size=8)
+        if item.control is not item.view:
+            digest.update(item.control.encode())
+        value = digest.digest()
+        if self.digests.get(item.id) == value:
+            return False
+        self.digests[item.id] = value
+        self.tags[item.id] = item.tags
+        return True
+
+    def forget(self, tile_id: str) -> Tags:
+        """Drop ``tile_id``; its last tags (None when it was never sent: every page)."""
+        self.digests.pop(tile_id, None)
+        return self.tags.pop(tile_id, None)
+
+
+_sent: dict[int, Sent] = {}
 
 
 async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
@@ -72,7 +123,7 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     """
     global _layer_down
     try:
-        messages = await database_sync_to_async(render_parts)(pbx_id, summary)
+        messages = await database_sync_to_async(render_messages)(pbx_id, summary)
     except Exception:
         log.exception("PBX %s: rendering the live update failed", pbx_id)
         return False
@@ -80,9 +131,8 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     if layer is None or not messages:
         return True
     try:
-        for group, parts in messages.items():
-            for html in split(parts):
-                await layer.group_send(group, {"type": "tiles.update", "html": html})
+        for name, message in messages.items():
+            await layer.group_send(name, message)
     except Exception as exc:
         if not _layer_down:
             log.warning("live updates stopped: the channel layer is not reachable: %s", exc)
@@ -94,90 +144,109 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     return True
 
 
-def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:
-    """``{group: html}`` for one flush; {} when nothing on a page changed."""
-    return {group: "\n".join(parts) for group, parts in render_parts(pbx_id, summary).items()}
-
-
-def render_parts(pbx_id: int, summary: dict[str, Any]) -> dict[str, list[str]]:
-    """``{group: [element html, ...]}`` for one flush; {} when nothing on a page changed.
-
-    Each tile is rendered once (twice where controls differ) and goes into every group whose
-    pages show its kind; a group none of whose tiles changed gets no message.
-    """
-    pbx = Pbx.objects.filter(pk=pbx_id).first()
-    if pbx is None:
-        return {}
+def render_messages(pbx_id: int, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{group: channel layer message}`` for one flush; {} when nothing on a page changed."""
     full = bool(summary.get("full"))
-    # (kind, read-only html, html with controls) in the order the pages get them
-    rendered: list[tuple[str, str, str]] = []
-    if full or summary.get("status"):
-        html = tiles.render("pbx", pbx, controls=False)
-        rendered.append(("pbx", html, html))
-    for kind, rows in _changed_rows(pbx, summary, full):
-        for row in rows:
-            view = tiles.render(kind, row, controls=False)
-            with_controls = view if kind in SAME_FOR_ALL else tiles.render(kind, row, controls=True)
-            rendered.append((kind, view, with_controls))
-    if not full:
-        rendered.extend((kind, html, html) for kind, html in _removals(summary))
-    marker = ""
-    if full:
-        token = f"{pbx_id}-{uuid.uuid4().hex[:12]}"
-        marker = format_html(
-            '<template id="full-pbx-{}" data-full-pbx="{}" data-full-token="{}"></template>',
-            pbx_id,
-            pbx_id,
-            token,
-        )
-    messages: dict[str, list[str]] = {}
-    for board in (False, True):
-        kept = [r for r in rendered if not board or r[0] in BOARD_KINDS]
-        if not kept:
+    items, regrouped = render_items(pbx_id, summary)
+    token = f"{pbx_id}-{uuid.uuid4().hex[:12]}" if full else None
+    messages: dict[str, dict[str, Any]] = {}
+    for view, kinds in VIEWS.items():
+        kept = [item for item in items if item.kind in kinds]
+        # A wallboard limited to a queue shows its members' extensions: it hears who joined.
+        moved = sorted(regrouped) if view == "board" else []
+        if not kept and not full and not moved:
             continue
-        view_parts = [view for _, view, _ in kept]
-        control_parts = [with_controls for _, _, with_controls in kept]
-        if marker:
-            view_parts.append(marker)
-            control_parts.append(marker)
-        messages[view_group(pbx_id, board=board)] = view_parts
-        messages[control_group(pbx_id, board=board)] = control_parts
+        for controls in (False, True):
+            messages[group(pbx_id, view, controls=controls)] = {
+                "type": "tiles.update",
+                "items": [
+                    [item.id, item.tags, item.control if controls else item.view] for item in kept
+                ],
+                "full": token,
+                "regrouped": moved,
+            }
     return messages
 
 
-def split(parts: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """The messages that carry ``parts`` in order, each under ``limit`` characters.
+def render_summary(pbx_id: int, summary: dict[str, Any]) -> dict[str, str]:
+    """``{group: html}``: every item of each group's message joined, as a page that shows
+    them all would get it; {} when nothing on a page changed."""
+    return {
+        name: "\n".join(html for _, _, html in message["items"])
+        for name, message in render_messages(pbx_id, summary).items()
+        if message["items"]
+    }
 
-    Daphne (autobahn) refuses to send a WebSocket message over 1 MiB and closes the socket: the
-    full update after a resync of ~1,400 extensions is that big. A full update's marker stays
-    last; the messages before it carry a part marker with its token, so that the page collects
-    the tile ids of every part before it drops the tiles none of them named.
+
+def render_items(pbx_id: int, summary: dict[str, Any]) -> tuple[list[Item], set[int]]:
+    """The tiles of one flush whose HTML changed and its removals, in the order pages get
+    them; and the queues that members joined or left.
+
+    Each tile is rendered once (twice where controls differ). A full update sends every tile
+    and forgets what was sent before.
     """
-    token = _full_token(parts[-1]) if parts else None
-    messages: list[list[str]] = [[]]
-    size = 0
-    for part in parts:
-        if messages[-1] and size + len(part) > limit:
-            messages.append([])
-            size = 0
-        messages[-1].append(part)
-        size += len(part) + 1
-    if token is not None:
-        for i, message in enumerate(messages[:-1]):
-            message.append(
-                format_html(
-                    '<template id="full-part-{}-{}" data-full-part="{}"></template>',
-                    token,
-                    i,
-                    token,
-                )
-            )
-    return ["\n".join(message) for message in messages]
+    pbx = Pbx.objects.filter(pk=pbx_id).first()
+    if pbx is None:
+        _sent.pop(pbx_id, None)
+        return [], set()
+    full = bool(summary.get("full"))
+    known = not full and pbx_id in _sent  # else every member is new to it, not new to its queue
+    if not known:
+        _sent[pbx_id] = Sent()
+    sent = _sent[pbx_id]
+    items: list[Item] = []
+    if full or summary.get("status"):
+        html = tiles.render("pbx", pbx, controls=False)
+        items.append(Item(f"pbx-status-{pbx_id}", "pbx", None, html, html))
+    for kind, rows in _changed_rows(pbx, summary, full):
+        for row in rows:
+            view = tiles.render(kind, row, controls=False)
+            control = view if kind in SAME_FOR_ALL else tiles.render(kind, row, controls=True)
+            items.append(Item(f"{kind}-{row.pk}", kind, tags_of(kind, row), view, control))
+    regrouped = {
+        item.tags[0][0]
+        for item in items
+        if known and item.kind == "member" and item.tags and item.id not in sent.digests
+    }
+    items = [item for item in items if sent.changed(item) or full]
+    if not full:
+        removals = _removals(summary, sent)
+        regrouped |= {r.tags[0][0] for r in removals if r.kind == "member" and r.tags}
+        items.extend(removals)
+    return items, regrouped
 
 
-def _full_token(part: str) -> str | None:
-    match = _FULL_TOKEN.search(part) if part.startswith("<template") else None
-    return match.group(1) if match else None
+def tags_of(kind: str, row: Any) -> Tags:
+    """The queues and extensions a tile belongs to: a page limited to some of them shows it
+    when one of its own is among them."""
+    if kind == "endpoint":
+        return ((), (row.pk,))
+    if kind == "queue":
+        return ((row.pk,), ())
+    if kind == "member":
+        return ((row.queue_id,), (row.endpoint_pk,) if row.endpoint_pk else ())
+    if kind == "caller":
+        return ((row.queue_id,), ())
+    if kind == "call":
+        return ((), (row.endpoint_pk,) if row.endpoint_pk else ())
+    return None
+
+
+def full_marker(pbx_id: int, token: str) -> str:
+    """The last element of a full update: the page then drops the PBX's tiles it did not name."""
+    return format_html(
+        '<template id="full-pbx-{}" data-full-pbx="{}" data-full-token="{}"></template>',
+        pbx_id,
+        pbx_id,
+        token,
+    )
+
+
+def part_marker(token: str, n: int) -> str:
+    """Ends each message of a full update but the last: its ids count for the sweep."""
+    return format_html(
+        '<template id="full-part-{}-{}" data-full-part="{}"></template>', token, n, token
+    )
 
 
 def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tuple[str, list]]:
@@ -215,10 +284,12 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         yield "call", [c for c in calls if full or c.pk in call_pks]
 
 
-def _removals(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(kind, element)`` for each removed row."""
-    return [
-        (kind, format_html('<div id="{}-{}" hx-swap-oob="delete"></div>', kind, pk))
-        for key, kind in REMOVALS.items()
-        for pk in summary.get(key) or []
-    ]
+def _removals(summary: dict[str, Any], sent: Sent) -> list[Item]:
+    """A delete element for each removed row, with the tags its tile was last sent with."""
+    items = []
+    for key, kind in REMOVALS.items():
+        for pk in summary.get(key) or []:
+            tile_id = f"{kind}-{pk}"
+            html = format_html('<div id="{}" hx-swap-oob="delete"></div>', tile_id)
+            items.append(Item(tile_id, kind, sent.forget(tile_id), html, html))
+    return items

@@ -55,3 +55,15 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """A Redis server to talk to: ``FCMDASH_TEST_REDIS_URL``, by default 127.0.0.1:6379."""
     return _answering("FCMDASH_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_broadcast_memory():
+    """Each test starts with a broadcaster that has sent nothing: it sends only tiles that
+    changed since it last sent them (``monitor.broadcast.Sent``), and a test's PBX may have the
+    pk of an earlier test's."""
+    from monitor import broadcast
+
+    broadcast._sent.clear()
+    yield
+    broadcast._sent.clear()

@@ -52,20 +52,30 @@ def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def page_context(
-    request: HttpRequest, pbxes: list[Any], *, controls: bool = True, board: bool = False
+    request: HttpRequest,
+    pbxes: list[Any],
+    *,
+    controls: bool = True,
+    board: bool = False,
+    page: str = "status",
+    query: str = "",
 ) -> dict:
     """What every live page's base template needs: permissions, the socket URL, the PBXes.
 
-    ``board``: the page shows only the PBX status, queues and extensions (a wallboard), and
-    its socket gets only those tiles.
+    The socket gets only what the page shows (``monitor.consumers``): ``board``, a wallboard
+    (the status, queues and extensions; ``query``: its filters, e.g. ``queue=sales``); else
+    ``page``: ``calls``, ``queue:<pk>``, ``extension:<pk>`` or ``status`` (no live tiles).
     """
     classes = control_classes(request.user) if controls else []
     ids = ",".join(str(p.pk) for p in pbxes)
     ws_url = f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1")
+    ws_url += "&board=1" if board else f"&page={page}"
+    if query:
+        ws_url += f"&{query}"
     return {
         "pbxes": pbxes,
         "controls": bool(classes),
         "can_classes": " ".join(f"can-{c}" for c in classes),
-        "ws_url": ws_url + ("&board=1" if board else ""),
+        "ws_url": ws_url,
         "legend_states": LEGEND_STATES,
     }

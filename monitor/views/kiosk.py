@@ -7,6 +7,8 @@ is a 404 (it tells nothing about which tokens exist).
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -20,7 +22,8 @@ from .pages import selected_pbxes, wallboard_sections
 def kiosk(request: HttpRequest) -> HttpResponse:
     pbxes = selected_pbxes(request)
     queue = request.GET.get("queue", "")[:80]
-    context = page_context(request, pbxes, controls=False, board=True)
+    query = urlencode({"queue": queue}) if queue else ""
+    context = page_context(request, pbxes, controls=False, board=True, query=query)
     context.update(sections=wallboard_sections(pbxes, queue), queue_filter=queue)
     return render(request, "monitor/kiosk.html", context)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -70,7 +71,8 @@ def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
 def wallboard(request: HttpRequest) -> HttpResponse:
     pbxes = selected_pbxes(request)
     queue = request.GET.get("queue", "")[:80]
-    context = page_context(request, pbxes, board=True)
+    query = urlencode({"queue": queue}) if queue else ""
+    context = page_context(request, pbxes, board=True, query=query)
     context.update(
         sections=wallboard_sections(pbxes, queue),
         queue_filter=queue,
@@ -86,7 +88,7 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk)
     queue = tiles.load_queues([queue])[0]
     members = QueueMember.objects.filter(queue=queue).select_related("pbx", "queue")
-    context = page_context(request, [queue.pbx])
+    context = page_context(request, [queue.pbx], page=f"queue:{queue.pk}")
     context.update(
         pbx=queue.pbx,
         queue=queue,
@@ -102,7 +104,7 @@ def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = tiles.load_endpoints([endpoint])[0]
     for call in endpoint.calls:  # loaded with the endpoint: what the call rows need besides
         call.pbx, call.endpoint_pk = endpoint.pbx, endpoint.pk
-    context = page_context(request, [endpoint.pbx])
+    context = page_context(request, [endpoint.pbx], page=f"extension:{endpoint.pk}")
     context.update(
         pbx=endpoint.pbx,
         endpoint=endpoint,
@@ -120,7 +122,7 @@ def calls(request: HttpRequest) -> HttpResponse:
         Section(pbx, calls=tiles.load_calls(Call.objects.filter(pbx=pbx).select_related("pbx")))
         for pbx in pbxes
     ]
-    context = page_context(request, pbxes)
+    context = page_context(request, pbxes, page="calls")
     context["sections"] = sections
     return render(request, "monitor/calls.html", context)
 

@@ -101,10 +101,10 @@ async def page_group(pbx_id: int, received: list[int]) -> None:
     """A page listening to the PBX's tiles, as a browser's socket does."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    await layer.group_add(broadcast.view_group(pbx_id), channel)
+    await layer.group_add(broadcast.group(pbx_id, "detail", controls=False), channel)
     while True:
         message = await layer.receive(channel)
-        received[0] += len(message.get("html", ""))
+        received[0] += sum(len(html) for _, _, html in message.get("items", ()))
 
 
 async def test_soak_steady_traffic_with_reconnects_leaks_nothing(record):

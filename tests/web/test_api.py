@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from monitor.models import Pbx
 from monitor.web_models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +32,7 @@ def test_state_lists_pbxes_endpoints_queues_and_calls(viewer, pbx):
     assert data["pbxes"] == [
         {
             "name": "Main",
+            "enabled": True,
             "connected": True,
             "stale": False,
             "since": None,
@@ -83,3 +85,17 @@ def test_apitoken_revoke(pbx, capsys):
     call_command("apitoken", "x")
     call_command("apitoken", "x", "--revoke")
     assert ApiToken.objects.get(name="x").revoked_at is not None
+
+
+def test_a_switched_off_pbx_is_marked_and_its_rows_left_out(viewer, pbx):
+    from tests.web.conftest import build_pbx
+
+    build_pbx("Old simulator")
+    Pbx.objects.filter(name="Old simulator").update(enabled=False)
+    data = viewer.get("/api/v1/state").json()
+    assert {(p["name"], p["enabled"]) for p in data["pbxes"]} == {
+        ("Main", True),
+        ("Old simulator", False),
+    }
+    for key in ("endpoints", "queues", "calls"):
+        assert data[key] and {row["pbx"] for row in data[key]} == {"Main"}

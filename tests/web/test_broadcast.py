@@ -34,16 +34,23 @@ def summary(pbx, **changes) -> dict:
     return {"pbx": pbx.pk, "full": False, "status": False, **changes}
 
 
-async def test_publish_sends_once_per_group(pbx, layer):
+def joined(message: dict) -> str:
+    return "\n".join(html for _, _, html in message["items"])
+
+
+async def test_publish_sends_once_per_group_that_shows_the_tile(pbx, layer):
     endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
     await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
     assert [group for group, _ in layer.sent] == [
-        f"pbx.{pbx.pk}",
-        f"pbx.{pbx.pk}.control",
         f"pbx.{pbx.pk}.board",
         f"pbx.{pbx.pk}.board.control",
+        f"pbx.{pbx.pk}.detail",
+        f"pbx.{pbx.pk}.detail.control",
     ]
     assert all(m["type"] == "tiles.update" for _, m in layer.sent)
+    tile_id, tags, html = layer.sent[0][1]["items"][0]
+    assert tile_id == f"endpoint-{endpoint.pk}" and list(tags[1]) == [endpoint.pk]
+    assert html.startswith(f'<article id="endpoint-{endpoint.pk}"')
 
 
 def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
@@ -62,11 +69,13 @@ def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
     )
     html = broadcast.render_summary(pbx.pk, changes)
     board = html[f"pbx.{pbx.pk}.board.control"]
-    everything = html[f"pbx.{pbx.pk}.control"]
+    everything = html[f"pbx.{pbx.pk}.detail.control"]
     for wanted in (f'id="endpoint-{endpoint.pk}"', f'id="queue-{queue.pk}"', 'id="endpoint-88888"'):
         assert wanted in board and wanted in everything
     for left_out in (f'id="member-{member.pk}"', f'id="call-{call.pk}"', 'id="call-99999"'):
         assert left_out not in board and left_out in everything
+    calls = html[f"pbx.{pbx.pk}.calls.control"]
+    assert f'id="call-{call.pk}"' in calls and '<article id="endpoint-' not in calls
     assert "Call&#8230;" in board  # still the supervisor's tiles
     assert "Call&#8230;" not in html[f"pbx.{pbx.pk}.board"]
     # what the board groups get is what the wallboard page shows
@@ -80,7 +89,7 @@ def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
 def test_a_flush_with_nothing_for_wallboards_sends_them_nothing(pbx):
     member = QueueMember.objects.get(interface="PJSIP/1001")
     html = broadcast.render_summary(pbx.pk, summary(pbx, members=[member.pk]))
-    assert set(html) == {f"pbx.{pbx.pk}", f"pbx.{pbx.pk}.control"}
+    assert set(html) == {f"pbx.{pbx.pk}.detail", f"pbx.{pbx.pk}.detail.control"}
 
 
 def test_update_is_the_pages_partial(pbx, owner, viewer):
@@ -89,8 +98,8 @@ def test_update_is_the_pages_partial(pbx, owner, viewer):
     loaded = tiles.load_endpoints([endpoint])[0]
     view_tile = tiles.render("endpoint", loaded, controls=False)
     control_tile = tiles.render("endpoint", loaded, controls=True)
-    assert html[f"pbx.{pbx.pk}"] == view_tile
-    assert html[f"pbx.{pbx.pk}.control"] == control_tile
+    assert html[f"pbx.{pbx.pk}.board"] == view_tile
+    assert html[f"pbx.{pbx.pk}.detail.control"] == control_tile
     assert view_tile in viewer.get("/").content.decode()
     assert control_tile in owner.get("/").content.decode()
     assert "Call&#8230;" in control_tile and "Call&#8230;" not in view_tile
@@ -100,7 +109,7 @@ def test_queue_and_member_updates_match_the_queue_page(pbx, owner):
     queue = Queue.objects.get(pbx=pbx)
     member = QueueMember.objects.get(interface="PJSIP/1001")
     html = broadcast.render_summary(pbx.pk, summary(pbx, queues=[queue.pk], members=[member.pk]))[
-        f"pbx.{pbx.pk}.control"
+        f"pbx.{pbx.pk}.detail.control"
     ]
     page = owner.get(f"/queues/{queue.pk}/").content.decode()
     for fragment in html.split("\n<"):
@@ -108,32 +117,80 @@ def test_queue_and_member_updates_match_the_queue_page(pbx, owner):
         assert fragment in page
 
 
+def test_a_tile_is_sent_again_only_when_its_html_changed(pbx):
+    endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
+    changes = summary(pbx, endpoints=[endpoint.pk])
+    assert broadcast.render_summary(pbx.pk, changes)
+    # The worker wrote the row again, saying what it said: nothing for the pages.
+    assert broadcast.render_summary(pbx.pk, changes) == {}
+    endpoint.name = "Reception desk"
+    endpoint.save()
+    html = broadcast.render_summary(pbx.pk, changes)[f"pbx.{pbx.pk}.board"]
+    assert "Reception desk" in html
+    # After a resync every tile goes out again, changed or not.
+    full = broadcast.render_summary(pbx.pk, {"pbx": pbx.pk, "full": True})[f"pbx.{pbx.pk}.board"]
+    assert f'id="endpoint-{endpoint.pk}"' in full
+
+
+def test_a_removal_carries_the_tags_its_tile_was_sent_with(pbx):
+    member = QueueMember.objects.get(interface="PJSIP/1001")
+    items, _ = broadcast.render_items(pbx.pk, summary(pbx, members=[member.pk]))
+    sent_tags = items[0].tags
+    assert sent_tags[0] == (member.queue_id,)
+    items, regrouped = broadcast.render_items(pbx.pk, summary(pbx, members_removed=[member.pk]))
+    assert [(i.id, i.tags) for i in items] == [(f"member-{member.pk}", sent_tags)]
+    assert regrouped == {member.queue_id}  # a member left: boards of that queue follow
+
+
+def test_a_member_joining_a_queue_tells_the_boards(pbx):
+    broadcast.render_messages(pbx.pk, {"pbx": pbx.pk, "full": True})
+    queue = Queue.objects.get(pbx=pbx)
+    member = QueueMember.objects.create(pbx=pbx, queue=queue, interface="PJSIP/1003")
+    messages = broadcast.render_messages(pbx.pk, summary(pbx, members=[member.pk]))
+    assert messages[f"pbx.{pbx.pk}.board"]["regrouped"] == [member.queue_id]
+    assert messages[f"pbx.{pbx.pk}.board"]["items"] == []
+    # Known now: a change of its state alone is not news for the boards.
+    member.paused = True
+    member.save()
+    messages = broadcast.render_messages(pbx.pk, summary(pbx, members=[member.pk]))
+    assert f"pbx.{pbx.pk}.board" not in messages and f"pbx.{pbx.pk}.detail" in messages
+
+
 def test_removals_are_oob_deletes(pbx):
     html = broadcast.render_summary(
         pbx.pk, summary(pbx, calls_removed=[41], endpoints_removed=[7], callers_removed=[3])
-    )[f"pbx.{pbx.pk}"]
+    )[f"pbx.{pbx.pk}.detail"]
     assert '<div id="endpoint-7" hx-swap-oob="delete"></div>' in html
     assert '<div id="caller-3" hx-swap-oob="delete"></div>' in html
     assert '<div id="call-41" hx-swap-oob="delete"></div>' in html
 
 
-def test_status_change_sends_the_banner(pbx):
+def test_status_change_sends_the_banner_to_every_page(pbx):
     pbx.connected = False
     pbx.stale_since = pbx.synced_at
     pbx.save()
-    html = broadcast.render_summary(pbx.pk, summary(pbx, status=True))[f"pbx.{pbx.pk}"]
-    assert html.startswith(f'<div id="pbx-status-{pbx.pk}"')
-    assert "unreachable since" in html and "data-stale" in html
+    html = broadcast.render_summary(pbx.pk, summary(pbx, status=True))
+    assert set(html) == {
+        f"pbx.{pbx.pk}.{view}{controls}"
+        for view in broadcast.VIEWS
+        for controls in ("", ".control")
+    }
+    status = html[f"pbx.{pbx.pk}.status"]
+    assert status.startswith(f'<div id="pbx-status-{pbx.pk}"')
+    assert "unreachable since" in status and "data-stale" in status
 
 
-def test_full_sends_every_tile_and_the_sweep_marker(pbx):
-    html = broadcast.render_summary(pbx.pk, {"pbx": pbx.pk, "full": True})[f"pbx.{pbx.pk}"]
+def test_full_sends_every_tile_with_its_token(pbx):
+    messages = broadcast.render_messages(pbx.pk, {"pbx": pbx.pk, "full": True})
+    message = messages[f"pbx.{pbx.pk}.detail"]
+    html = joined(message)
     for endpoint in Endpoint.objects.filter(pbx=pbx):
         assert f'id="endpoint-{endpoint.pk}"' in html
     for call in Call.objects.filter(pbx=pbx):
         assert f'id="call-{call.pk}"' in html
-    assert f'data-full-pbx="{pbx.pk}"' in html
     assert f'id="pbx-status-{pbx.pk}"' in html
+    assert message["full"].startswith(f"{pbx.pk}-")
+    assert {m["full"] for m in messages.values()} == {message["full"]}
 
 
 def test_nothing_changed_sends_nothing(pbx):
@@ -147,7 +204,7 @@ async def test_publish_survives_a_dead_channel_layer_and_logs_once(pbx, monkeypa
     endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
     with caplog.at_level(logging.WARNING, logger="monitor.broadcast"):
         await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
-        await broadcast.publish(pbx.pk, summary(pbx, endpoints=[endpoint.pk]))
+        await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "full": True})
     assert len([r for r in caplog.records if "channel layer" in r.getMessage()]) == 1
 
 
@@ -155,22 +212,9 @@ async def test_publish_renders_new_calls_for_the_calls_page_and_the_extension(pb
     call = await Call.objects.aget(uniqueid="1700000000.1")
     endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
     await broadcast.publish(pbx.pk, summary(pbx, calls=[call.pk]))
-    html = layer.sent[1][1]["html"]
+    groups = dict(layer.sent)
+    html = joined(groups[f"pbx.{pbx.pk}.calls.control"])
     assert f'data-parent="calls-pbx-{pbx.pk} endpoint-{endpoint.pk}-calls"' in html
-    assert ">Hang up</button>" in html and ">Hang up</button>" not in layer.sent[0][1]["html"]
-
-
-def test_split_keeps_messages_small_and_marks_the_parts_of_a_full_update():
-    parts = [f'<div id="endpoint-{i}">{"x" * 900}</div>' for i in range(1000)]
-    marker = '<template id="full-pbx-1" data-full-pbx="1" data-full-token="1-abc"></template>'
-    messages = broadcast.split([*parts, marker], limit=100_000)
-    assert len(messages) >= 9
-    assert all(len(m) <= 100_000 + 200 for m in messages)
-    assert "".join(messages).count('<div id="endpoint-') == 1000
-    assert messages[-1].endswith(marker)
-    for m in messages[:-1]:
-        assert 'data-full-part="1-abc"' in m and "data-full-pbx" not in m
-    # An ordinary update is split too, without markers.
-    plain = broadcast.split(parts, limit=100_000)
-    assert len(plain) >= 9 and not any("data-full" in m for m in plain)
-    assert broadcast.split(parts[:3]) == ["\n".join(parts[:3])]
+    assert ">Hang up</button>" in html
+    assert ">Hang up</button>" not in joined(groups[f"pbx.{pbx.pk}.calls"])
+    assert joined(groups[f"pbx.{pbx.pk}.detail.control"]) == html

@@ -3,6 +3,9 @@ and forwarding of what ``publish`` rendered."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -12,12 +15,23 @@ from django.test import Client
 from django.utils import timezone
 
 from fcmdash.asgi import application
-from monitor import broadcast
-from monitor.models import Endpoint, QueueMember
+from monitor import broadcast, outbox
+from monitor.models import DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from monitor.web_models import KioskLink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HEADER = re.compile(r"<!--(\d+) ([0-9a-f]+)-->\n")
+
+
+def body(message: str) -> str:
+    """A message without its header (``monitor/outbox.py``)."""
+    assert HEADER.match(message), message[:80]
+    return HEADER.sub("", message, count=1)
+
+
+def ack_of(message: str) -> str:
+    return " ".join(HEADER.match(message).groups())
 
 
 def session_headers(user) -> list[tuple[bytes, bytes]]:
@@ -116,9 +130,10 @@ async def test_kiosk_token_opens_a_read_only_socket(pbx):
     communicator, ok = await open_socket(f"/ws/kiosk/{token}/", [ORIGIN])
     assert ok
     await get_channel_layer().group_send(
-        f"pbx.{pbx.pk}.board", {"type": "tiles.update", "html": "<p id='x'>hi</p>"}
+        f"pbx.{pbx.pk}.board",
+        {"type": "tiles.update", "items": [["x", None, "<p id='x'>hi</p>"]], "full": None},
     )
-    assert await communicator.receive_from() == "<p id='x'>hi</p>"
+    assert body(await communicator.receive_from()) == "<p id='x'>hi</p>"
     await communicator.disconnect()
 
 
@@ -142,3 +157,134 @@ async def test_revoking_a_kiosk_link_closes_its_sockets(pbx):
     await sync_to_async(close_kiosk_sockets)(link.pk)
     output = await communicator.receive_output()
     assert output == {"type": "websocket.close", "code": 4403}
+
+
+def second_queue(pbx: Pbx) -> Queue:
+    """Queue "sales" with 1003 as its member and a caller of its own waiting."""
+    queue = Queue.objects.create(pbx=pbx, name="sales")
+    QueueMember.objects.create(
+        pbx=pbx, queue=queue, interface="PJSIP/1003", status=DeviceState.UNAVAILABLE
+    )
+    QueueCaller.objects.create(
+        pbx=pbx,
+        queue=queue,
+        uniqueid="1700000000.77",
+        channel="PJSIP/trunk_1-00000077",
+        position=1,
+        caller_id_num="0611111111",
+        joined_at=timezone.now() - timedelta(seconds=5),
+    )
+    return queue
+
+
+async def everything_changed(pbx: Pbx) -> None:
+    """Publish every tile of the PBX as changed, as a busy flush would."""
+
+    def ids(model):
+        return list(model.objects.filter(pbx=pbx).values_list("pk", flat=True))
+
+    changes = {"pbx": pbx.pk, "status": True}
+    for key, model in (
+        ("endpoints", Endpoint),
+        ("queues", Queue),
+        ("members", QueueMember),
+        ("callers", QueueCaller),
+    ):
+        changes[key] = await sync_to_async(ids)(model)
+    await broadcast.publish(pbx.pk, changes)
+
+
+async def received(communicator: WebsocketCommunicator) -> str:
+    """Everything the socket got until it went quiet, acknowledged as a page does."""
+    texts = []
+    while not await communicator.receive_nothing(timeout=0.3):
+        message = await communicator.receive_from()
+        texts.append(body(message))
+        await communicator.send_to(text_data=ack_of(message))
+    return "\n".join(texts)
+
+
+async def test_a_kiosk_link_limited_to_a_queue_hears_nothing_of_another_queue(pbx):
+    sales = await sync_to_async(second_queue)(pbx)
+    support = await Queue.objects.aget(pbx=pbx, name="6500")
+    link = KioskLink(name="Sales TV", pbx=pbx, queue="sales")
+    token = link.issue()
+    await link.asave()
+    kiosk, ok = await open_socket(f"/ws/kiosk/{token}/", [ORIGIN])
+    assert ok
+    await everything_changed(pbx)
+    seen = await received(kiosk)
+    e1001, e1003 = [await Endpoint.objects.aget(pbx=pbx, resource=r) for r in ("1001", "1003")]
+    assert f'id="queue-{sales.pk}"' in seen and f'id="endpoint-{e1003.pk}"' in seen
+    assert f'id="pbx-status-{pbx.pk}"' in seen
+    # Not the other queue, its waiting caller's number, its members' extensions; no rows.
+    for other in (f'id="queue-{support.pk}"', "0301234567", f'id="endpoint-{e1001.pk}"'):
+        assert other not in seen
+    assert 'id="member-' not in seen and 'id="caller-' not in seen
+    await kiosk.disconnect()
+
+
+async def test_a_queue_page_socket_hears_only_its_queue(pbx, alice):
+    sales = await sync_to_async(second_queue)(pbx)
+    support = await Queue.objects.aget(pbx=pbx, name="6500")
+    headers = await sync_to_async(session_headers)(alice)
+    page, ok = await open_socket(f"/ws/live/?pbx={pbx.pk}&page=queue:{support.pk}", headers)
+    assert ok
+    await everything_changed(pbx)
+    seen = await received(page)
+    assert f'id="queue-{support.pk}"' in seen and "0301234567" in seen  # its waiting caller
+    assert ">Pause</button>" in seen or ">Unpause</button>" in seen  # its members, with controls
+    assert f'id="queue-{sales.pk}"' not in seen and "0611111111" not in seen
+    assert "PJSIP/1003" not in seen
+    await page.disconnect()
+
+
+async def test_a_wallboard_filtered_by_queue_follows_its_members(pbx, alice):
+    sales = await sync_to_async(second_queue)(pbx)
+    headers = await sync_to_async(session_headers)(alice)
+    board, ok = await open_socket(f"/ws/live/?pbx={pbx.pk}&board=1&queue=sales", headers)
+    assert ok
+    await everything_changed(pbx)
+    await received(board)
+    e1002 = await Endpoint.objects.aget(pbx=pbx, resource="1002")
+    # 1002 joins sales: the board's page must show it now, so it is told to refresh.
+    member = await QueueMember.objects.acreate(
+        pbx=pbx, queue=sales, interface="PJSIP/1002", status=DeviceState.NOT_INUSE
+    )
+    await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "members": [member.pk]})
+    assert outbox.REFRESH in await received(board)
+    e1002.name = "Now in sales"
+    await e1002.asave()
+    await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [e1002.pk]})
+    assert "Now in sales" in await received(board)
+    await board.disconnect()
+
+
+async def test_a_socket_that_never_acknowledges_is_closed_so_the_page_reloads(pbx, monkeypatch):
+    monkeypatch.setattr(outbox, "STALL_SECONDS", 0.5)
+    link = KioskLink(name="Hall TV")
+    token = link.issue()
+    await link.asave()
+    kiosk, ok = await open_socket(f"/ws/kiosk/{token}/", [ORIGIN])
+    assert ok
+    await everything_changed(pbx)
+    assert await kiosk.receive_from()  # read, never acknowledged
+    endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1002")
+    for n in range(3):  # the stall shows at the next update, or by the timer
+        endpoint.name = f"Agent {n}"
+        await endpoint.asave()
+        await broadcast.publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [endpoint.pk]})
+    output = await kiosk.receive_output(timeout=5)
+    while output["type"] != "websocket.close":
+        output = await kiosk.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": outbox.CLOSE_STALLED}
+
+
+async def test_a_disabled_pbx_is_not_joined(pbx, bob):
+    await Pbx.objects.filter(pk=pbx.pk).aupdate(enabled=False)
+    headers = await sync_to_async(session_headers)(bob)
+    communicator, ok = await open_socket(f"/ws/live/?pbx={pbx.pk}", headers)
+    assert ok
+    await everything_changed(pbx)
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()

@@ -62,3 +62,17 @@ def test_wallboard_and_its_tiles_escape_alike(viewer, pbx):
     page = viewer.get("/").content.decode()
     assert "<script>alert" not in page
     assert escape(HOSTILE) in page
+
+
+def test_a_huge_value_from_the_pbx_is_cut_on_the_tile_and_whole_in_the_api(pbx, viewer):
+    from monitor import broadcast
+    from monitor.jinja import MAX_SHOWN
+
+    name = "Q" * 600_000  # as a PBX once sent
+    Queue.objects.filter(pbx=pbx).update(name=name)
+    queue = Queue.objects.get(pbx=pbx)
+    html = broadcast.render_summary(pbx.pk, {"pbx": pbx.pk, "full": True})
+    assert max(len(h) for h in html.values()) < 20_000  # the whole PBX, tiles and all
+    card = tiles.render("queue", tiles.load_queues([queue])[0], controls=False)
+    assert "Q" * (MAX_SHOWN - 1) + "&#8230;" in card and "Q" * MAX_SHOWN not in card
+    assert [q["name"] for q in viewer.get("/api/v1/state").json()["queues"]] == [name]
