@@ -80,6 +80,7 @@ TILE_KINDS = ("endpoint", "queue", "member", "caller", "call")
 # Top-level elements of a message: "\n".join of tiles, each opening at the start of a line.
 TILE_START = re.compile(rb"\n(?=<[a-z])")
 TILE_ID = re.compile(rb'<[a-z]+ id="([a-z]+)-(\d+)"')
+ACK_SECONDS = 0.2  # the page's ACK_MS
 HEADER = re.compile(rb"<!--(\d+) ([0-9a-f]+)-->\n?")  # a message's sequence number and nonce
 QUEUE_LEVEL = re.compile(r'card--\w+|<span class="level">.*?</span></span>', re.DOTALL)
 
@@ -251,6 +252,27 @@ class ClientState:
         return out
 
 
+class Acks:
+    """Acknowledges as ``static/js/fcmdash.js`` does: the newest, at most every ACK_SECONDS."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.newest: bytes | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def take(self, ack: bytes) -> None:
+        self.newest = ack
+        if self.task is None:
+            self.task = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        await asyncio.sleep(ACK_SECONDS)
+        self.task = None
+        newest, self.newest = self.newest, None
+        if newest is not None:
+            await self.ws.send(newest, text=True)
+
+
 async def run_client(spec: dict[str, Any], state: ClientState, ready: asyncio.Event) -> None:
     from websockets.asyncio.client import connect
 
@@ -266,11 +288,12 @@ async def run_client(spec: dict[str, Any], state: ClientState, ready: asyncio.Ev
         ) as ws:
             state.connected = True
             ready.set()
+            acks = Acks(ws)
             while True:
                 data = await ws.recv(decode=False)
                 head = HEADER.match(data)
                 if head:  # as the page does once it applied a message (monitor/outbox.py)
-                    await ws.send(b"%s %s" % head.groups(), text=True)
+                    acks.take(b"%s %s" % head.groups())
                     data = data[head.end() :]
                 state.take(data, time.monotonic())
     except asyncio.CancelledError:

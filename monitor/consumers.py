@@ -93,10 +93,14 @@ class TilesConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, in a thread of its
-        # own; forwarding tiles needs no database, and with hundreds of sockets per process
-        # that thread hop per socket and message was 15% of Daphne's time (bench/pipeline.py).
-        if message["type"] == "tiles.update":
+        # own; forwarding tiles and taking acknowledgements need no database, and with hundreds
+        # of sockets per process that thread hop per socket and message was 15% of Daphne's
+        # time (bench/pipeline.py).
+        kind = message["type"]
+        if kind == "tiles.update":
             await self.tiles_update(message)
+        elif kind == "websocket.receive":
+            await self.websocket_receive(message)
         else:
             await super().dispatch(message)
 
