@@ -233,7 +233,8 @@ class QueueCaller(models.Model):
 
 
 class Call(models.Model):
-    """An active channel: the call list supervisors hang up from, and the call timers."""
+    """An active channel; the channels sharing a ``linkedid`` are one conversation, the row
+    supervisors see and hang up (``monitor/state/conversations.py``)."""
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="calls")
     uniqueid = models.CharField(max_length=64)
@@ -252,11 +253,17 @@ class Call(models.Model):
     peer_channel = models.CharField(max_length=128, blank=True)
     on_hold = models.BooleanField(default=False)
     endpoint_resource = models.CharField(max_length=80, blank=True, db_index=True)
+    queue = models.CharField(max_length=80, blank=True, help_text="The queue it came through.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    waited = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds it waited before it was answered."
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["pbx", "uniqueid"], name="call_unique_uniqueid")
         ]
+        indexes = [models.Index(fields=["pbx", "linkedid"], name="call_conversation")]
         ordering = ["pbx", "started_at"]
 
     def __str__(self) -> str:
