@@ -28,11 +28,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db.models import Q
 from django.utils.html import format_html
 
 from . import tiles
 from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .state import conversations
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ REMOVALS = {
     "queues_removed": "queue",
     "members_removed": "member",
     "callers_removed": "caller",
-    "calls_removed": "call",
 }
 # Kinds whose tiles have no controls: rendered once for both groups.
 SAME_FOR_ALL = frozenset({"pbx", "queue", "caller"})
@@ -192,16 +191,13 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         return rows
 
     endpoints = with_pbx(pick(Endpoint, "endpoints")) if full or summary.get("endpoints") else []
-    call_pks = set(summary.get("calls") or [])
     calls: list[Call] = []
-    if full or call_pks or endpoints:
-        # The changed calls and those the changed extensions show, in one query and with their
-        # peers loaded once: a call's change touches its extension, so a flush has both.
+    if full or endpoints:
+        # The calls the changed extensions show, with their peers loaded once.
         rows = Call.objects.filter(pbx_id=pbx.pk)
         if not full:
-            resources = [e.resource for e in endpoints]
-            rows = rows.filter(Q(pk__in=call_pks) | Q(endpoint_resource__in=resources))
-        calls = tiles.load_calls(with_pbx(rows), with_endpoints=bool(full or call_pks))
+            rows = rows.filter(endpoint_resource__in=[e.resource for e in endpoints])
+        calls = tiles.load_calls(with_pbx(rows), with_endpoints=False)
     if endpoints:
         yield "endpoint", tiles.load_endpoints(endpoints, calls=calls)
     if full or summary.get("queues"):
@@ -211,14 +207,24 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         yield "member", tiles.load_members(members)
     if full or summary.get("callers"):
         yield "caller", with_pbx(pick(QueueCaller, "callers"))
-    if full or call_pks:
-        yield "call", [c for c in calls if full or c.pk in call_pks]
+    # A call row is a conversation: rendered again, with every channel of it, when any of its
+    # channels changed.
+    if full:
+        yield "call", tiles.load_conversations(calls)  # the PBX's every channel, loaded above
+    elif summary.get("conversations"):
+        rows = tiles.conversation_rows(pbx, summary["conversations"])
+        yield "call", tiles.load_conversations(rows)
 
 
 def _removals(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(kind, element)`` for each removed row."""
-    return [
+    """``(kind, element)`` for each removed row; a call row goes with its conversation's last
+    channel."""
+    removed = [
         (kind, format_html('<div id="{}-{}" hx-swap-oob="delete"></div>', kind, pk))
         for key, kind in REMOVALS.items()
         for pk in summary.get(key) or []
     ]
+    for key in summary.get("conversations_removed") or []:
+        dom_id = conversations.dom_id(summary["pbx"], key)
+        removed.append(("call", format_html('<div id="{}" hx-swap-oob="delete"></div>', dom_id)))
+    return removed
