@@ -256,7 +256,7 @@ def test_pause_from_the_page_pauses_the_member_on_the_pbx(open_page, alice, live
 
 
 def test_a_queue_call_is_one_row_on_the_calls_and_queue_pages_until_it_ends(
-    open_page, alice, bob, live_pbx
+    open_page, alice, bob, live_pbx, artifacts
 ):
     sim, pbx = live_pbx.sim, sim_pbx(live_pbx)
     sim.call(pbx.queue_pause, "PJSIP/1001", True, "6500", "Lunch")  # 1001 would auto-answer
@@ -290,6 +290,7 @@ def test_a_queue_call_is_one_row_on_the_calls_and_queue_pages_until_it_ends(
     on_queue_page = queue_page.locator(".row--call")
     expect(on_queue_page).to_have_count(1)
     expect(on_queue_page.locator(".party__ext")).to_have_text("1003")
+    calls.screenshot(path=str(artifacts / "calls.png"), full_page=True)
 
     [trunk] = live_pbx.channels("PJSIP/trunk_1-")
     assert sim.call(pbx.calls.hangup, trunk)

@@ -115,3 +115,17 @@ def test_a_row_without_a_linkedid_is_its_own_call(viewer, pbx):
     )
     html = viewer.get(reverse("monitor:calls")).content.decode()
     assert rows_in(html) == 2 and f'id="call-{pbx.pk}-1700000002_1"' in html
+
+
+def test_a_call_with_no_party_yet_names_its_channel(viewer, pbx):
+    # An Originate to a Local channel: until the Local half dials someone, nobody to show.
+    Call.objects.create(
+        pbx=pbx,
+        uniqueid="1700000003.1",
+        linkedid="1700000003.1",
+        channel="Local/1002@from-internal-00000003;1",
+        started_at=Call.objects.first().started_at,
+    )
+    html = viewer.get(reverse("monitor:calls")).content.decode()
+    assert rows_in(html) == 2
+    assert '<span class="row__sub">Local/1002@from-internal-00000003;1</span>' in html
