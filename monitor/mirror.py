@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce, NullIf
 from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
+MAX_SECONDS = 2**31 - 1  # a PositiveIntegerField's bound in PostgreSQL: a HoldTime the PBX garbled
 
 ENDPOINT_FIELDS = [
     "technology",
@@ -277,7 +278,7 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
         "endpoint_resource": (c.endpoint or "")[:80],
         "queue": c.queue[:80],
         "answered_at": when(c.answered_at),
-        "waited": None if c.waited is None else max(c.waited, 0),
+        "waited": None if c.waited is None else min(max(c.waited, 0), MAX_SECONDS),
     }
 
 

@@ -31,6 +31,9 @@ OUTBOUND = "outbound"
 INTERNAL = "internal"
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+# A call with no other party yet, by its caller's channel state: dialling, or answered by the
+# PBX itself (an IVR, voicemail, a Wait), which the channel calls "Up".
+_ALONE = {"down": "dialling", "ring": "dialling", "up": "in progress"}
 
 
 def key_of(leg: Any) -> str:
@@ -98,8 +101,9 @@ class Conversation:
 
 
 def party(leg: Any) -> Party:
+    """An extension without a caller ID is its own number; a trunk's caller may have none."""
     resource = resource_of(leg.channel)
-    number = leg.caller_id_num or resource
+    number = leg.caller_id_num or (resource if resource.isdigit() else "")
     name = leg.caller_id_name if leg.caller_id_name != number else ""
     return Party(leg, resource, number, name)
 
@@ -165,7 +169,7 @@ def _state(conv: Conversation) -> str:
     if conv.queue and conv.answered_at is None:
         return "waiting in queue"
     leg = conv.caller.leg if conv.caller is not None else conv.legs[0]
-    return (leg.state or "").lower()
+    return _ALONE.get((leg.state or "").lower(), (leg.state or "").lower())
 
 
 def _sortable(value: Any) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from monitor import mirror, tiles
+from monitor.ami.packet import Packet
 from monitor.models import Call, Pbx
 from monitor.state import PbxState
 from tests.state.replay import replay
@@ -83,3 +84,26 @@ def test_c1_summary_ends_the_call_when_its_last_channel_hangs_up(pbx):
     gone, left, summary = ends[removed_at[0]]
     assert gone == ["1795746362.7"] and left == 0
     assert summary["calls_removed"]  # the channel rows went in the same flush
+
+
+def test_a_garbled_hold_time_is_bounded_to_what_the_column_holds(pbx):
+    state = PbxState()
+    caller = {"Channel": "PJSIP/trunk_1-00000001", "Uniqueid": "9.1", "Linkedid": "9.1"}
+    agent = {"DestChannel": "PJSIP/1001-00000002", "DestUniqueid": "9.2", "DestLinkedid": "9.1"}
+    for seq, (name, fields) in enumerate(
+        [
+            ("Newchannel", caller),
+            ("QueueCallerJoin", {**caller, "Queue": "6500", "Position": "1", "Count": "1"}),
+            (
+                "AgentConnect",
+                {**caller, **agent, "Queue": "6500", "Interface": "PJSIP/1001"}
+                | {"HoldTime": "99999999999"},
+            ),
+        ],
+        1,
+    ):
+        state.apply(Packet.from_pairs([("Event", name), *fields.items()], seq=seq), 1e9 + seq)
+    mirror.flush(mirror.Batch.build(pbx_id=pbx.pk, changes=state.take_changes(), state=state))
+    row = Call.objects.get(pbx=pbx, uniqueid="9.1")
+    assert (row.queue, row.waited) == ("6500", mirror.MAX_SECONDS)
+    assert Call.objects.get(pbx=pbx, uniqueid="9.2").queue == "6500"  # the agent's leg too
