@@ -56,8 +56,7 @@ class HangupForm(ActionForm):
         if call is None:
             raise forms.ValidationError("That call has ended.")
         key = conversations.key_of(call)
-        legs = Call.objects.filter(pbx_id=call.pbx_id)
-        legs = legs.filter(linkedid=key) if call.linkedid else legs.filter(pk=call.pk)
+        legs = Call.objects.filter(pbx_id=call.pbx_id).conversations([key])
         channels = conversations.conversation(key, list(legs)).channels
         self.pbx, self.target = call.pbx, call
         self.params = {"channels": channels[: actions.MAX_CHANNELS]}

@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model, Q, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Model
 
-from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
 MAX_SECONDS = 2**31 - 1  # a PositiveIntegerField's bound in PostgreSQL: a HoldTime the PBX garbled
@@ -384,7 +383,7 @@ class _Writer:
         before = Call.objects.filter(pbx_id=pid, uniqueid__in=list(b.calls))
         keys = set()
         for old in (before, gone):
-            for resource, key in old.values_list("endpoint_resource", _CONVERSATION_KEY):
+            for resource, key in old.values_list("endpoint_resource", CONVERSATION_KEY):
                 self.touched_endpoints.add(resource)
                 keys.add(key)
         self.touched_endpoints |= {v["endpoint_resource"] for v in b.calls.values()}
@@ -399,13 +398,10 @@ class _Writer:
 
     def _conversations(self, keys: set[str]) -> None:
         """Split the conversations a flush touched into those still up and those ended."""
-        if self.b.full:
-            present = Call.objects.filter(pbx_id=self.pbx_id)
-        else:
-            present = Call.objects.filter(pbx_id=self.pbx_id).filter(
-                Q(linkedid__in=list(keys)) | Q(linkedid="", uniqueid__in=list(keys))
-            )
-        alive = set(present.values_list(_CONVERSATION_KEY, flat=True))
+        present = Call.objects.filter(pbx_id=self.pbx_id)
+        if not self.b.full:
+            present = present.conversations(keys)
+        alive = set(present.values_list(CONVERSATION_KEY, flat=True))
         self.summary["conversations"] |= alive
         self.summary["conversations_removed"] |= keys - alive
 
@@ -461,11 +457,6 @@ class _Writer:
                 if (qid, key) in wanted:
                     out[(qid, key)] = pk
         return out
-
-
-# A conversation's key in SQL, as ``conversations.key_of`` has it: a channel without a linkedid
-# is a conversation of its own.
-_CONVERSATION_KEY = Coalesce(NullIf("linkedid", Value("")), "uniqueid")
 
 
 def _upsert(model: type[Model], rows: list[Model], unique: list[str], fields: list[str]) -> None:

@@ -7,7 +7,11 @@ unreachable its rows stay, and ``Pbx.stale_since`` says since when they may be w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from . import crypto
@@ -232,6 +236,18 @@ class QueueCaller(models.Model):
         return f"{self.caller_id_num or self.channel} #{self.position}"
 
 
+class CallQuerySet(models.QuerySet):
+    def conversations(self, keys: Iterable[str]) -> CallQuerySet:
+        """Every channel of the conversations ``keys``: linkedids, or the uniqueid of a channel
+        without one (``conversations.key_of``)."""
+        keys = list(keys)
+        return self.filter(Q(linkedid__in=keys) | Q(linkedid="", uniqueid__in=keys))
+
+
+# A conversation's key in SQL, as ``conversations.key_of`` has it.
+CONVERSATION_KEY = Coalesce(NullIf("linkedid", Value("")), "uniqueid")
+
+
 class Call(models.Model):
     """An active channel; the channels sharing a ``linkedid`` are one conversation, the row
     supervisors see and hang up (``monitor/state/conversations.py``)."""
@@ -258,6 +274,8 @@ class Call(models.Model):
     waited = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds it waited before it was answered."
     )
+
+    objects = CallQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db.models import Q
 from django.template import engines
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
@@ -167,10 +166,7 @@ def _decorate(conv: Conversation, pbx_id: int, queue_pk: int | None) -> None:
 
 def conversation_rows(pbx: Pbx, keys: Iterable[str]) -> list[Call]:
     """Every channel of the conversations ``keys`` (linkedids) of ``pbx``, with ``.pbx`` set."""
-    keys = list(keys)
-    rows = Call.objects.filter(pbx_id=pbx.pk)
-    rows = rows.filter(Q(linkedid__in=keys) | Q(linkedid="", uniqueid__in=keys))
-    return with_pbx(rows, pbx)
+    return with_pbx(Call.objects.filter(pbx_id=pbx.pk).conversations(keys), pbx)
 
 
 def conversations_of(pbx: Pbx, rows: Iterable[Call]) -> list[Conversation]:
