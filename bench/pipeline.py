@@ -79,7 +79,8 @@ PROBE_QUEUE = "latency"
 TILE_KINDS = ("endpoint", "queue", "member", "caller", "call")
 # Top-level elements of a message: "\n".join of tiles, each opening at the start of a line.
 TILE_START = re.compile(rb"\n(?=<[a-z])")
-TILE_ID = re.compile(rb'<[a-z]+ id="([a-z]+)-(\d+)"')
+# A tile's id (group 1) and kind (group 2): ``endpoint-12``, a call's ``call-<pbx>-<linkedid>``.
+TILE_ID = re.compile(rb'<[a-z]+ id="(([a-z]+)-[A-Za-z0-9_-]+)"')
 ACK_SECONDS = 0.2  # the page's ACK_MS
 HEADER = re.compile(rb"<!--(\d+) ([0-9a-f]+)-->\n?")  # a message's sequence number and nonce
 QUEUE_LEVEL = re.compile(r'card--\w+|<span class="level">.*?</span></span>', re.DOTALL)
@@ -232,9 +233,8 @@ class ClientState:
         if self.checker:
             for part in TILE_START.split(data):
                 m = TILE_ID.match(part)
-                if m and m.group(1).decode() in TILE_KINDS:
-                    key = f"{m.group(1).decode()}-{int(m.group(2))}"
-                    self.tiles[key] = part.decode().strip()
+                if m and m.group(2).decode() in TILE_KINDS:
+                    self.tiles[m.group(1).decode()] = part.decode().strip()
 
     def report(self) -> dict[str, Any]:
         out = {
@@ -766,7 +766,7 @@ def check_tiles(pbx_id: int, reports, specs) -> tuple[bool, int, list[str]]:  # 
         for part in TILE_START.split(html):
             m = TILE_ID.match(part)
             if m:
-                now[f"{m.group(1).decode()}-{int(m.group(2))}"] = part.decode().strip()
+                now[m.group(1).decode()] = part.decode().strip()
         for key, last in report["tiles"].items():
             checked += 1
             if 'hx-swap-oob="delete"' in last:

@@ -49,6 +49,8 @@ PERMISSION = {
 }
 NOT_AVAILABLE = "the PBX connection is not available (no AMI worker answered)"
 MAX_REASON = 80
+# Channels one hang-up may name: a ring-all queue of ten agents through Local channels is 31.
+MAX_CHANNELS = 64
 DEFAULT_CONTEXT = "from-internal"
 
 _EXTENSION = re.compile(r"[0-9]{1,20}")
@@ -115,6 +117,13 @@ def check_reason(value: object) -> str:
     return check_text("The reason", value or "", max_length=MAX_REASON).strip()
 
 
+def check_channels(value: object) -> list[str]:
+    """The channels of one call to hang up: 1 to ``MAX_CHANNELS`` names."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CHANNELS:
+        raise InvalidParams(f"name 1 to {MAX_CHANNELS} channels to hang up")
+    return [check_pattern("The channel", name, _CHANNEL, "a name") for name in value]
+
+
 def clean_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters of ``kind`` checked and reduced to what the action uses.
 
@@ -125,7 +134,7 @@ def clean_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise InvalidParams("bad parameters")
     if kind == "hangup":
-        return {"channel": check_pattern("The channel", params.get("channel"), _CHANNEL, "a name")}
+        return {"channels": check_channels(params.get("channels"))}
     if kind == "originate":
         timeout = params.get("timeout", 30)
         if not isinstance(timeout, int) or not 1 <= timeout <= 300:
@@ -150,10 +159,16 @@ def clean_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def build_action(kind: str, params: dict[str, Any]) -> Action:
-    """The AMI action for already cleaned parameters. Header names are fixed here."""
+def build_actions(kind: str, params: dict[str, Any]) -> list[Action]:
+    """The AMI actions for already cleaned parameters, in the order to send them. Header names
+    are fixed here."""
     if kind == "hangup":
-        return Action("Hangup", Channel=params["channel"])
+        return [Action("Hangup", Channel=name) for name in params["channels"]]
+    return [build_action(kind, params)]
+
+
+def build_action(kind: str, params: dict[str, Any]) -> Action:
+    """The one AMI action of ``kind`` (not ``hangup``: see :func:`build_actions`)."""
     if kind == "originate":
         number = params["number"]
         return Action(
@@ -227,7 +242,7 @@ async def execute(client: Any, message: dict[str, Any]) -> dict[str, Any]:
     kind = message.get("kind", "")
     try:
         cleaned = clean_params(kind, message.get("params") or {})
-        reply = await client.send(build_action(kind, cleaned), check=False)
+        result = await _send_all(client, kind, build_actions(kind, cleaned))
     except InvalidParams as exc:
         result = Result(False, f"refused: {exc}", sent=False)
     except ActionRejected as exc:
@@ -236,10 +251,21 @@ async def execute(client: Any, message: dict[str, Any]) -> dict[str, Any]:
         result = Result(False, exc.message, exc.hint)
     except AmiError as exc:
         result = Result(False, str(exc))
-    else:
-        result = _from_reply(kind, reply)
     log.info("PBX %s: %s by %s: %s", message.get("pbx"), kind, message.get("user"), result.message)
     return {"type": "ami.result", "id": message.get("id"), **result.as_dict()}
+
+
+async def _send_all(client: Any, kind: str, items: list[Action]) -> Result:
+    """Send ``items`` one after the other; the first success is the answer, else the first
+    failure. Hanging up one party of a call ends the others and the Local halves between
+    them, so the later ``Hangup``s usually answer "No such channel": that is no failure."""
+    results = []
+    for item in items:
+        result = _from_reply(kind, await client.send(item, check=False))
+        if result.hint:  # Permission denied: the rest would be refused the same way
+            return result
+        results.append(result)
+    return next((r for r in results if r.ok), results[0])
 
 
 def _from_reply(kind: str, reply: Any) -> Result:

@@ -130,6 +130,9 @@ def _calls(names: dict[int, str], now: datetime) -> list[dict[str, Any]]:
             "connected_name": c.connected_name,
             "state": c.state,
             "seconds": _seconds(c.started_at, now),
+            "linkedid": c.linkedid,  # the channels of one call share it
+            "queue": c.queue,
+            "waited": c.waited,
         }
         for c in Call.objects.filter(pbx_id__in=names)
     ]

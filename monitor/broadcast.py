@@ -42,11 +42,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db.models import Q
 from django.utils.html import format_html
 
 from . import tiles
 from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .state import conversations
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ REMOVALS = {
     "queues_removed": "queue",
     "members_removed": "member",
     "callers_removed": "caller",
-    "calls_removed": "call",
 }
 # Kinds whose tiles have no controls: rendered once for both groups.
 SAME_FOR_ALL = frozenset({"pbx", "queue", "caller"})
@@ -202,7 +201,8 @@ def render_items(pbx_id: int, summary: dict[str, Any]) -> tuple[list[Item], set[
         for row in rows:
             view = tiles.render(kind, row, controls=False)
             control = view if kind in SAME_FOR_ALL else tiles.render(kind, row, controls=True)
-            items.append(Item(f"{kind}-{row.pk}", kind, tags_of(kind, row), view, control))
+            tile_id = row.dom_id if kind == "call" else f"{kind}-{row.pk}"
+            items.append(Item(tile_id, kind, tags_of(kind, row), view, control))
     regrouped = {
         item.tags[0][0]
         for item in items
@@ -227,8 +227,10 @@ def tags_of(kind: str, row: Any) -> Tags:
         return ((row.queue_id,), (row.endpoint_pk,) if row.endpoint_pk else ())
     if kind == "caller":
         return ((row.queue_id,), ())
-    if kind == "call":
-        return ((), (row.endpoint_pk,) if row.endpoint_pk else ())
+    if kind == "call":  # a conversation: the queue it came through, its parties' extensions
+        parties = (row.caller, row.callee, *row.others)
+        endpoints = tuple(p.endpoint_pk for p in parties if p is not None and p.endpoint_pk)
+        return ((row.queue_pk,) if row.queue_pk else (), endpoints)
     return None
 
 
@@ -261,16 +263,13 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         return rows
 
     endpoints = with_pbx(pick(Endpoint, "endpoints")) if full or summary.get("endpoints") else []
-    call_pks = set(summary.get("calls") or [])
     calls: list[Call] = []
-    if full or call_pks or endpoints:
-        # The changed calls and those the changed extensions show, in one query and with their
-        # peers loaded once: a call's change touches its extension, so a flush has both.
+    if full or endpoints:
+        # The calls the changed extensions show, with their peers loaded once.
         rows = Call.objects.filter(pbx_id=pbx.pk)
         if not full:
-            resources = [e.resource for e in endpoints]
-            rows = rows.filter(Q(pk__in=call_pks) | Q(endpoint_resource__in=resources))
-        calls = tiles.load_calls(with_pbx(rows), with_endpoints=bool(full or call_pks))
+            rows = rows.filter(endpoint_resource__in=[e.resource for e in endpoints])
+        calls = tiles.load_calls(with_pbx(rows), with_endpoints=False)
     if endpoints:
         yield "endpoint", tiles.load_endpoints(endpoints, calls=calls)
     if full or summary.get("queues"):
@@ -280,16 +279,27 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         yield "member", tiles.load_members(members)
     if full or summary.get("callers"):
         yield "caller", with_pbx(pick(QueueCaller, "callers"))
-    if full or call_pks:
-        yield "call", [c for c in calls if full or c.pk in call_pks]
+    # A call row is a conversation: rendered again, with every channel of it, when any of its
+    # channels changed.
+    if full:
+        yield "call", tiles.load_conversations(calls)  # the PBX's every channel, loaded above
+    elif summary.get("conversations"):
+        rows = tiles.conversation_rows(pbx, summary["conversations"])
+        yield "call", tiles.load_conversations(rows)
 
 
 def _removals(summary: dict[str, Any], sent: Sent) -> list[Item]:
-    """A delete element for each removed row, with the tags its tile was last sent with."""
+    """A delete element for each removed row, with the tags its tile was last sent with; a
+    call row goes with its conversation's last channel."""
+    removed = [
+        (kind, f"{kind}-{pk}") for key, kind in REMOVALS.items() for pk in summary.get(key) or []
+    ]
+    removed += [
+        ("call", conversations.dom_id(summary["pbx"], key))
+        for key in summary.get("conversations_removed") or []
+    ]
     items = []
-    for key, kind in REMOVALS.items():
-        for pk in summary.get(key) or []:
-            tile_id = f"{kind}-{pk}"
-            html = format_html('<div id="{}" hx-swap-oob="delete"></div>', tile_id)
-            items.append(Item(tile_id, kind, sent.forget(tile_id), html, html))
+    for kind, tile_id in removed:
+        html = format_html('<div id="{}" hx-swap-oob="delete"></div>', tile_id)
+        items.append(Item(tile_id, kind, sent.forget(tile_id), html, html))
     return items

@@ -14,6 +14,7 @@ from django import forms
 
 from . import actions
 from .models import Call, Endpoint, Pbx, QueueMember
+from .state import conversations
 from .web_models import OriginateSettings
 
 
@@ -42,6 +43,8 @@ class ActionForm(forms.Form):
 
 
 class HangupForm(ActionForm):
+    """``call``: any channel of the conversation to end; every channel of it is hung up."""
+
     kind = "hangup"
     call = forms.IntegerField(min_value=1)
 
@@ -52,8 +55,11 @@ class HangupForm(ActionForm):
         call = Call.objects.select_related("pbx").filter(pk=data["call"]).first()
         if call is None:
             raise forms.ValidationError("That call has ended.")
+        key = conversations.key_of(call)
+        legs = Call.objects.filter(pbx_id=call.pbx_id).conversations([key])
+        channels = conversations.conversation(key, list(legs)).channels
         self.pbx, self.target = call.pbx, call
-        self.params = {"channel": call.channel}
+        self.params = {"channels": channels[: actions.MAX_CHANNELS]}
         return data
 
 

@@ -70,6 +70,13 @@ def clock(value: datetime | None, fmt: str = "H:i") -> str:
     return "" if value is None else dateformat.time_format(timezone.localtime(value), fmt)
 
 
+def seconds(value: int) -> str:
+    """``75`` -> ``1:15``: a wait as the browser's timers write a duration."""
+    minutes, secs = divmod(max(0, int(value)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @pass_context  # not worked out when the template compiles: the script prefix is per request
 def url(context: Context, name: str, *args: object) -> str:
     """``'monitor:queue'|url(queue.pk)``: ``{% url %}``, remembered (``tile_url``)."""
@@ -92,6 +99,7 @@ def environment(**options: Any) -> Environment:
         truncatechars=truncatechars,
         epoch=epoch,
         clock=clock,
+        seconds=seconds,
         # Filters rather than functions: Jinja2 calls a filter directly, a function through
         # its context's call(), which cost as much as the rest of an extension tile.
         url=url,

@@ -2,7 +2,9 @@
 
 ``Batch.build`` runs on the worker's event loop and copies everything into plain rows, so the
 database thread never reads live state that the loop keeps changing. ``flush`` runs in a thread
-and returns the summary the pages need (which rows, by primary key, changed or went away).
+and returns the summary the pages need (which rows, by primary key, changed or went away;
+for calls also which conversations, by linkedid, changed or ended: ``conversations`` and
+``conversations_removed``).
 
 A *full* batch (after a resync, or after the database was away) writes every row of the PBX and
 deletes every row the state no longer has: that is how ghosts disappear, including rows left by
@@ -20,9 +22,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
-from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
+MAX_SECONDS = 2**31 - 1  # a PositiveIntegerField's bound in PostgreSQL: a HoldTime the PBX garbled
 
 ENDPOINT_FIELDS = [
     "technology",
@@ -83,6 +86,9 @@ CALL_FIELDS = [
     "peer_channel",
     "on_hold",
     "endpoint_resource",
+    "queue",
+    "answered_at",
+    "waited",
 ]
 
 
@@ -269,6 +275,9 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
         "peer_channel": peer_channel[:128],
         "on_hold": c.on_hold,
         "endpoint_resource": (c.endpoint or "")[:80],
+        "queue": c.queue[:80],
+        "answered_at": when(c.answered_at),
+        "waited": None if c.waited is None else min(max(c.waited, 0), MAX_SECONDS),
     }
 
 
@@ -284,7 +293,7 @@ class _Writer:
         self.b = batch
         self.pbx_id = batch.pbx_id
         self.summary: dict[str, Any] = {"pbx": batch.pbx_id, "full": batch.full, "status": False}
-        for kind in ("endpoints", "queues", "members", "callers", "calls"):
+        for kind in ("endpoints", "queues", "members", "callers", "calls", "conversations"):
             self.summary[kind] = set()
             self.summary[f"{kind}_removed"] = set()
         self.touched_endpoints: set[str] = set()
@@ -369,17 +378,32 @@ class _Writer:
             if b.full
             else gone.filter(uniqueid__in=list(b.removed["calls"]))
         )
-        # The endpoints whose tiles show these calls, before and after the change.
+        # The endpoints whose tiles show these calls and the conversations they are part of,
+        # before and after the change.
         before = Call.objects.filter(pbx_id=pid, uniqueid__in=list(b.calls))
-        self.touched_endpoints |= set(before.values_list("endpoint_resource", flat=True))
-        self.touched_endpoints |= set(gone.values_list("endpoint_resource", flat=True))
+        keys = set()
+        for old in (before, gone):
+            for resource, key in old.values_list("endpoint_resource", CONVERSATION_KEY):
+                self.touched_endpoints.add(resource)
+                keys.add(key)
         self.touched_endpoints |= {v["endpoint_resource"] for v in b.calls.values()}
         self.touched_endpoints.discard("")
+        keys |= {v["linkedid"] or k for k, v in b.calls.items()}
         self._delete("calls", gone)
         _upsert(Call, rows, ["pbx", "uniqueid"], CALL_FIELDS)
         self.summary["calls"] |= set(
             _pks(Call.objects.filter(pbx_id=pid), "uniqueid", b.calls).values()
         )
+        self._conversations(keys)
+
+    def _conversations(self, keys: set[str]) -> None:
+        """Split the conversations a flush touched into those still up and those ended."""
+        present = Call.objects.filter(pbx_id=self.pbx_id)
+        if not self.b.full:
+            present = present.conversations(keys)
+        alive = set(present.values_list(CONVERSATION_KEY, flat=True))
+        self.summary["conversations"] |= alive
+        self.summary["conversations_removed"] |= keys - alive
 
     # helpers -----------------------------------------------------------------------------
     def _delete(self, kind: str, qs: Any) -> None:

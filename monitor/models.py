@@ -7,7 +7,11 @@ unreachable its rows stay, and ``Pbx.stale_since`` says since when they may be w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from . import crypto
@@ -232,8 +236,21 @@ class QueueCaller(models.Model):
         return f"{self.caller_id_num or self.channel} #{self.position}"
 
 
+class CallQuerySet(models.QuerySet):
+    def conversations(self, keys: Iterable[str]) -> CallQuerySet:
+        """Every channel of the conversations ``keys``: linkedids, or the uniqueid of a channel
+        without one (``conversations.key_of``)."""
+        keys = list(keys)
+        return self.filter(Q(linkedid__in=keys) | Q(linkedid="", uniqueid__in=keys))
+
+
+# A conversation's key in SQL, as ``conversations.key_of`` has it.
+CONVERSATION_KEY = Coalesce(NullIf("linkedid", Value("")), "uniqueid")
+
+
 class Call(models.Model):
-    """An active channel: the call list supervisors hang up from, and the call timers."""
+    """An active channel; the channels sharing a ``linkedid`` are one conversation, the row
+    supervisors see and hang up (``monitor/state/conversations.py``)."""
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="calls")
     uniqueid = models.CharField(max_length=64)
@@ -252,11 +269,19 @@ class Call(models.Model):
     peer_channel = models.CharField(max_length=128, blank=True)
     on_hold = models.BooleanField(default=False)
     endpoint_resource = models.CharField(max_length=80, blank=True, db_index=True)
+    queue = models.CharField(max_length=80, blank=True, help_text="The queue it came through.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    waited = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds it waited before it was answered."
+    )
+
+    objects = CallQuerySet.as_manager()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["pbx", "uniqueid"], name="call_unique_uniqueid")
         ]
+        indexes = [models.Index(fields=["pbx", "linkedid"], name="call_conversation")]
         ordering = ["pbx", "started_at"]
 
     def __str__(self) -> str:

@@ -26,6 +26,8 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from .models import Call, DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from .state import conversations
+from .state.conversations import Conversation
 from .web_models import (
     DEFAULT_WAIT_AMBER,
     DEFAULT_WAIT_RED,
@@ -40,7 +42,7 @@ TEMPLATES = {
     "queue": "monitor/tiles/queue.html",
     "member": "monitor/tiles/member.html",
     "caller": "monitor/tiles/caller.html",
-    "call": "monitor/tiles/call.html",
+    "call": "monitor/tiles/call.html",  # a conversation (every channel of one call)
 }
 BUSY = {DeviceState.INUSE, DeviceState.BUSY, DeviceState.RINGING, DeviceState.RINGINUSE}
 BUSY |= {DeviceState.ONHOLD}
@@ -119,6 +121,65 @@ def load_calls(calls: Iterable[Call], *, with_endpoints: bool = True) -> list[Ca
         call.party = _party(call)
         call.endpoint_pk = endpoint_pks.get((call.pbx_id, call.endpoint_resource))
     return calls
+
+
+def load_conversations(calls: Iterable[Call]) -> list[Conversation]:
+    """The conversations of ``calls`` (Call rows with ``.pbx`` set: all the channels of each
+    conversation wanted), oldest first, for the call row partial.
+
+    Each gets ``.pbx``, ``.pk`` (a channel of it that names it to the hang-up form: the
+    caller's), ``.dom_id``, ``.parents`` (the containers a new row may go into: the calls list,
+    each party's extension page, the queue page), ``.queue_pk``; each party ``.endpoint_pk``.
+    """
+    found = conversations.group(calls)
+    by_pbx: dict[int, list[Conversation]] = defaultdict(list)
+    for conv in found:
+        by_pbx[conv.legs[0].pbx_id].append(conv)
+    for pbx_id, convs in by_pbx.items():
+        parties = [p for c in convs for p in (c.caller, c.callee, *c.others) if p is not None]
+        resources = {p.resource for p in parties}
+        rows = Endpoint.objects.filter(pbx_id=pbx_id, resource__in=resources)
+        endpoint_pks = dict(rows.values_list("resource", "pk"))
+        rows = Queue.objects.filter(pbx_id=pbx_id, name__in={c.queue for c in convs if c.queue})
+        queue_pks = dict(rows.values_list("name", "pk"))
+        for p in parties:
+            p.endpoint_pk = endpoint_pks.get(p.resource)
+        for conv in convs:
+            _decorate(conv, pbx_id, queue_pks.get(conv.queue))
+    return found
+
+
+def _decorate(conv: Conversation, pbx_id: int, queue_pk: int | None) -> None:
+    first = conv.caller.leg if conv.caller is not None else conv.legs[0]
+    conv.pbx, conv.pbx_id, conv.pk = first.pbx, pbx_id, first.pk
+    conv.dom_id = conversations.dom_id(pbx_id, conv.key)
+    conv.queue_pk = queue_pk
+    conv.shown = [p for p in (conv.caller, conv.callee) if p is not None]
+    parents = [f"calls-pbx-{pbx_id}"]
+    for p in (conv.caller, conv.callee, *conv.others):
+        if p is not None and p.endpoint_pk is not None:
+            parents.append(f"endpoint-{p.endpoint_pk}-calls")
+    if queue_pk is not None:
+        parents.append(f"queue-{queue_pk}-calls")
+    conv.parents = " ".join(parents)
+
+
+def conversation_rows(pbx: Pbx, keys: Iterable[str]) -> list[Call]:
+    """Every channel of the conversations ``keys`` (linkedids) of ``pbx``, with ``.pbx`` set."""
+    return with_pbx(Call.objects.filter(pbx_id=pbx.pk).conversations(keys), pbx)
+
+
+def conversations_of(pbx: Pbx, rows: Iterable[Call]) -> list[Conversation]:
+    """The whole conversations ``rows`` (some channels of ``pbx``) are part of."""
+    return load_conversations(conversation_rows(pbx, {conversations.key_of(r) for r in rows}))
+
+
+def with_pbx(rows: Iterable[Call], pbx: Pbx) -> list[Call]:
+    """``rows`` (of ``pbx``) as a list, each with ``.pbx`` set."""
+    rows = list(rows)
+    for row in rows:
+        row.pbx = pbx  # one PBX for all: no join, and its privileges decide the buttons
+    return rows
 
 
 def _party(call: Call) -> str:

@@ -9,6 +9,12 @@ bring it back.
 callee (a caller ringing several phones points at the newest one still ringing). A channel
 that leaves its bridge, or whose peer hangs up, has none. Local channels are two halves
 (``;1``/``;2``) with a peer each; ``far_end`` walks through them to the real other party.
+
+``queue``, ``answered_at``, ``waited``: the queue events name the queue a caller joined and,
+with AgentConnect, its ``HoldTime``; a ``DialEnd`` with ``ANSWER`` answers any other call,
+the caller having waited since its channel was created. A channel list only knows the queue
+(the caller's ``Application: Queue`` with the queue first in ``ApplicationData``); what was
+learnt before a resync is kept.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from collections.abc import Iterable
 from ..ami.packet import Packet
 from .endpoints import Endpoints
 from .entities import Call
-from .states import caller_text, channel_resource, duration, local_partner, to_float
+from .states import caller_text, channel_resource, duration, local_partner, to_float, to_int
 from .table import Table
 
 _OUTGOING_LINE = "(Outgoing Line)"  # ApplicationData of a channel that Dial/Queue created
+_MAX_QUEUE = 80  # the longest queue name the mirror keeps (Queue.name)
 
 
 class Calls:
@@ -92,6 +99,8 @@ class Calls:
                 call.started_at = _uniqueid_time(uid)
             if f.get("applicationdata") == _OUTGOING_LINE:
                 outgoing.append(call)
+            elif f.get("application", "").lower() == "queue" and not call.queue:
+                call.queue = f.get("applicationdata", "").partition(",")[0][:_MAX_QUEUE]
             self.table.mark(uid, call)  # a resync: the flusher rewrites every listed call
         for uid in [u for u, c in self.table.rows.items() if u not in seen and c.seq <= seq]:
             self._forget(uid, seq)
@@ -171,6 +180,8 @@ class Calls:
             return
         ringing = self._stop_ringing(caller.uniqueid, dest.uniqueid)
         if f.get("dialstatus", "").upper() == "ANSWER":
+            self._answer(caller, t, None if caller.started_at is None else t - caller.started_at)
+            self._answer(dest, t, None)
             if not dest.bridge_id:
                 self._set_peer(dest, caller.uniqueid, t)
             if not caller.bridge_id:
@@ -180,6 +191,25 @@ class Calls:
             self._set_peer(dest, None, t)
         if caller.peer == dest.uniqueid and not caller.bridge_id:
             self._set_peer(caller, self._still_ringing(ringing), t)
+
+    def on_queue_join(self, f: dict[str, str], seq: int, t: float) -> None:
+        """QueueCallerJoin: the caller's call comes through this queue."""
+        caller = self._snapshot(f, "", seq, t)
+        if caller is not None:
+            self._set_queue(caller, f["queue"], t)
+
+    def on_agent_connect(self, f: dict[str, str], seq: int, t: float) -> None:
+        """AgentConnect: the queue's own account of how long the caller waited."""
+        caller = self._snapshot(f, "", seq, t)
+        agent = self._snapshot(f, "dest", seq, t) if "destuniqueid" in f else None
+        hold = to_int(f.get("holdtime"), None)
+        for call in (caller, agent):
+            if call is not None:
+                self._set_queue(call, f["queue"], t)
+        if caller is not None:
+            self._answer(caller, t, hold, override=True)
+        if agent is not None:
+            self._answer(agent, t, None)
 
     def on_bridge_enter(self, f: dict[str, str], seq: int, t: float) -> None:
         bridge = f["bridgeuniqueid"]
@@ -368,6 +398,28 @@ class Calls:
         call = self._snapshot(f, "", seq, t)
         if call is not None and call.on_hold != on_hold:
             call.on_hold = on_hold
+            self._touch(call, t)
+
+    def _set_queue(self, call: Call, queue: str, t: float) -> None:
+        queue = queue[:_MAX_QUEUE]
+        if queue and call.queue != queue:
+            call.queue = queue
+            self._touch(call, t)
+
+    def _answer(
+        self, call: Call, t: float, waited: float | None, *, override: bool = False
+    ) -> None:
+        """Note that ``call`` was answered at ``t`` (the first answer counts) after ``waited``
+        seconds; ``override``: the queue's HoldTime replaces a wait measured here."""
+        changed = False
+        if call.answered_at is None:
+            call.answered_at = t
+            changed = True
+        if waited is not None and (override or call.waited is None):
+            value = max(0, round(waited))
+            changed |= value != call.waited
+            call.waited = value
+        if changed:
             self._touch(call, t)
 
     def _touch(self, call: Call, t: float | None) -> None:

@@ -204,12 +204,12 @@ class PbxState:
             "queuememberpenalty": (qs.on_member, queues),
             "queuememberringinuse": (qs.on_member, queues),
             "queuememberremoved": (qs.on_member_removed, queues),
-            "queuecallerjoin": (qs.on_caller_join, queues),
+            "queuecallerjoin": (self._both(qs.on_caller_join, cs.on_queue_join), queues),
             "queuecallerleave": (qs.on_caller_leave, queues),
             "queuecallerabandon": (qs.on_caller_abandon, queues),
             "agentcalled": (qs.on_agent_ring, queues),
             "agentringnoanswer": (qs.on_agent_ring, queues),
-            "agentconnect": (qs.on_agent_connect, queues),
+            "agentconnect": (self._both(qs.on_agent_connect, cs.on_agent_connect), queues),
             "agentcomplete": (qs.on_agent_complete, queues),
             "newchannel": (cs.on_new_channel, calls),
             "newstate": (cs.on_channel, calls),
@@ -227,6 +227,17 @@ class PbxState:
             "reload": (self._on_reload, None),
         }
         return table
+
+    def _both(self, queue_handler: Handler, call_handler: Handler) -> Handler:
+        """A queue event that also says something about the caller's channels: their part is
+        skipped when it is older than the channel list (that list may have buried them)."""
+
+        def handle(f: dict[str, str], seq: int, t: float) -> None:
+            queue_handler(f, seq, t)
+            if seq >= self.calls.seq_floor:
+                call_handler(f, seq, t)
+
+        return handle
 
     def _on_fully_booted(self, f: dict[str, str], seq: int, t: float) -> None:
         uptime = to_float(f.get("uptime"), None)

@@ -138,7 +138,9 @@ class Call:
 
     ``peer`` is the uniqueid of the other channel in its two-party bridge or, before that,
     of the party it dials or is dialled by. ``endpoint`` is the PJSIP resource the channel
-    belongs to (None for Local and other technologies).
+    belongs to (None for Local and other technologies). ``queue`` is the queue the call came
+    through, ``answered_at`` when this leg's call was answered and ``waited`` how many seconds
+    it had waited by then (the queue's HoldTime for a queue call).
     """
 
     uniqueid: str
@@ -156,6 +158,9 @@ class Call:
     peer: str | None = None
     on_hold: bool = False
     endpoint: str | None = None
+    queue: str = ""
+    answered_at: float | None = None
+    waited: int | None = None
     updated_at: float | None = None
     seq: int = _internal()  # type: ignore[assignment]
 

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, render
 from .. import tiles
 from ..forms import OriginateForm
 from ..models import Call, Endpoint, Pbx, Queue, QueueMember
+from ..state.conversations import Conversation
 from .access import page_context, viewer_required
 
 
@@ -27,7 +28,7 @@ class Section:
     pbx: Pbx
     endpoints: list[Endpoint] = field(default_factory=list)
     queues: list[Queue] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Conversation] = field(default_factory=list)
     # A filtered list takes no new tiles from live updates (they may not match the filter).
     filtered: bool = False
 
@@ -88,12 +89,14 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk)
     queue = tiles.load_queues([queue])[0]
     members = QueueMember.objects.filter(queue=queue).select_related("pbx", "queue")
+    came_through = Call.objects.filter(pbx_id=queue.pbx_id, queue=queue.name)
     context = page_context(request, [queue.pbx], page=f"queue:{queue.pk}")
     context.update(
         pbx=queue.pbx,
         queue=queue,
         members=tiles.load_members(members),
         callers=queue.callers_list,
+        calls=tiles.conversations_of(queue.pbx, came_through),
     )
     return render(request, "monitor/queue_detail.html", context)
 
@@ -102,13 +105,11 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(Endpoint.objects.select_related("pbx"), pk=pk)
     endpoint = tiles.load_endpoints([endpoint])[0]
-    for call in endpoint.calls:  # loaded with the endpoint: what the call rows need besides
-        call.pbx, call.endpoint_pk = endpoint.pbx, endpoint.pk
     context = page_context(request, [endpoint.pbx], page=f"extension:{endpoint.pk}")
     context.update(
         pbx=endpoint.pbx,
         endpoint=endpoint,
-        calls=endpoint.calls,
+        calls=tiles.conversations_of(endpoint.pbx, endpoint.calls),
         members=tiles.members_of_endpoint(endpoint),
         form=OriginateForm(initial={"pbx_choice": endpoint.pbx, "extension": endpoint.resource}),
     )
@@ -119,7 +120,7 @@ def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def calls(request: HttpRequest) -> HttpResponse:
     pbxes = selected_pbxes(request)
     sections = [
-        Section(pbx, calls=tiles.load_calls(Call.objects.filter(pbx=pbx).select_related("pbx")))
+        Section(pbx, calls=tiles.load_conversations(tiles.with_pbx(pbx.calls.all(), pbx)))
         for pbx in pbxes
     ]
     context = page_context(request, pbxes, page="calls")

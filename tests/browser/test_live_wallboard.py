@@ -203,17 +203,20 @@ def test_supervisor_hangs_up_a_call_from_the_page(open_page, alice, live_pbx):
     page.wait_for_selector(LIVE)
     ext = tile(page, live_pbx.pbx.pk, "1002")
     expect(ext.locator(".state__word")).to_have_text("On a call")
+    [caller] = live_pbx.channels("PJSIP/1005-")
     asked: list[str] = []
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
-    row = page.locator(".row--call").filter(has_text=channel)
+    row = page.locator(".row--call")
+    expect(row).to_have_count(1)  # the call, not its two channels
     row.get_by_role("button", name="Hang up").click()
     expect(page.locator("#action-result .result--ok")).to_contain_text("Hang up")
-    assert asked == [f"Hang up {channel}?"]
+    assert asked == ["Hang up the call from 1005 to 1002?"]
     live_pbx.wait_for(lambda: live_pbx.channels() == [] or None, "the call to end on the PBX")
     expect(ext.locator(".state__word")).to_have_text("Free")
     expect(page.locator(".row--call")).to_have_count(0)
-    entry = AuditEntry.objects.get(kind="hangup")
-    assert (entry.username, entry.ok, entry.params) == ("alice", True, {"channel": channel})
+    entry = AuditEntry.objects.get(kind="hangup")  # once for the call
+    assert (entry.username, entry.ok) == ("alice", True)
+    assert entry.params == {"channels": [caller, channel]}
 
 
 def test_originate_from_the_page_rings_the_extension(open_page, alice, live_pbx):
@@ -225,9 +228,9 @@ def test_originate_from_the_page_rings_the_extension(open_page, alice, live_pbx)
     form.get_by_role("button", name="Call", exact=True).click()
     expect(page.locator("#action-result")).to_contain_text("Call: Originate successfully queued")
     expect(tile(page, live_pbx.pbx.pk, "1002").locator(".state__word")).to_have_text("Ringing")
-    [channel] = live_pbx.channels("PJSIP/1002-")
+    live_pbx.channels("PJSIP/1002-")
     assert live_pbx.snapshot()["endpoints"]["1002"]["active_channels"] == 1
-    expect(page.locator(".row--call").filter(has_text=channel)).to_have_count(1)
+    expect(page.locator(".row--call .party__ext")).to_have_text(["1002"])
 
 
 def test_pause_from_the_page_pauses_the_member_on_the_pbx(open_page, alice, live_pbx):
@@ -250,6 +253,50 @@ def test_pause_from_the_page_pauses_the_member_on_the_pbx(open_page, alice, live
     row.get_by_role("button", name="Unpause").click()
     live_pbx.wait_for(lambda: not on_pbx()["paused"], "the member to be unpaused on the PBX")
     expect(row.locator(".row__paused")).to_have_text("")
+
+
+def test_a_queue_call_is_one_row_on_the_calls_and_queue_pages_until_it_ends(
+    open_page, alice, bob, live_pbx, artifacts
+):
+    sim, pbx = live_pbx.sim, sim_pbx(live_pbx)
+    sim.call(pbx.queue_pause, "PJSIP/1001", True, "6500", "Lunch")  # 1001 would auto-answer
+    queue = Queue.objects.get(pbx=live_pbx.pbx, name="6500")
+    calls = open_page(alice, "/calls/")
+    queue_page = open_page(bob, f"/queues/{queue.pk}/")
+    for page in (calls, queue_page):
+        page.wait_for_selector(LIVE)
+        expect(page.locator(".row--call")).to_have_count(0)
+
+    sim.call(lambda: pbx.calls.trunk_call("0301234567", "6500", name="Customer"))
+    live_pbx.wait_for(
+        lambda: live_pbx.channels("PJSIP/1002-") and live_pbx.channels("PJSIP/1003-"),
+        "the queue to ring its members",
+    )
+    [agent] = live_pbx.channels("PJSIP/1003-")
+    row = calls.locator(".row--call")
+    expect(row.locator(".row__state")).to_have_text("ringing")
+    expect(row).to_have_count(1)  # the caller's channel and every ringing member's: one call
+    assert len(live_pbx.channels()) >= 3
+    expect(row).to_have_attribute("data-direction", "inbound")
+    expect(row.locator(".row__queue")).to_have_text("via 6500")
+    expect(row.locator(".party--trunk .party__num")).to_have_text("0301234567")
+    expect(row.locator(".party__name").first).to_have_text("Customer")
+
+    assert sim.call(pbx.calls.answer, agent)
+    expect(row.locator(".row__state")).to_have_text("talking")
+    expect(row.locator(".party__ext")).to_have_text("1003")
+    expect(row.locator(".row__waited")).to_have_text(re.compile(r"^waited \d+:\d\d$"))
+    expect(row).to_have_count(1)
+    on_queue_page = queue_page.locator(".row--call")
+    expect(on_queue_page).to_have_count(1)
+    expect(on_queue_page.locator(".party__ext")).to_have_text("1003")
+    calls.screenshot(path=str(artifacts / "calls.png"), full_page=True)
+
+    [trunk] = live_pbx.channels("PJSIP/trunk_1-")
+    assert sim.call(pbx.calls.hangup, trunk)
+    live_pbx.wait_for(lambda: live_pbx.channels() == [] or None, "the call to end on the PBX")
+    for page in (calls, queue_page):
+        expect(page.locator(".row--call")).to_have_count(0)
 
 
 # -- 3. viewers, forged requests, foreign origins ---------------------------------------------

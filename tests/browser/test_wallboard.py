@@ -98,7 +98,7 @@ def test_viewer_sees_no_buttons_and_owner_does(open_page, alice, bob, pbx):
     expect(viewer.get_by_role("button", name="Hang up")).to_have_count(0)
     owner = open_page(alice, "/calls/")
     owner.wait_for_selector(LIVE)
-    expect(owner.get_by_role("button", name="Hang up")).to_have_count(2)
+    expect(owner.get_by_role("button", name="Hang up")).to_have_count(1)  # one call, two legs
 
 
 def test_hang_up_asks_first_and_shows_the_answer(open_page, alice, pbx):
@@ -108,10 +108,9 @@ def test_hang_up_asks_first_and_shows_the_answer(open_page, alice, pbx):
     page.wait_for_selector(LIVE)
     messages = []
     page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
-    call = Call.objects.get(channel="PJSIP/1001-00000001")
-    page.locator(f"#call-{call.pk}").get_by_role("button", name="Hang up").click()
+    page.locator(f"#call-{pbx.pk}-1700000000_2").get_by_role("button", name="Hang up").click()
     expect(page.locator("#action-result")).to_contain_text("PBX Main is not connected")
-    assert messages == ["Hang up PJSIP/1001-00000001?"]
+    assert messages == ["Hang up the call from 0309876543 to 1001?"]
 
 
 def test_login_form_leads_to_the_wallboard(open_page, bob, pbx, daphne_url):
@@ -133,15 +132,16 @@ def test_a_pushed_call_row_is_live_and_its_button_works(open_page, publish, alic
     call = Call.objects.create(
         pbx=pbx,
         uniqueid="1700000000.9",
+        linkedid="1700000000.9",
         channel="PJSIP/1002-00000009",
         state="Ringing",
         caller_id_num="1002",
         started_at=timezone.now(),
         endpoint_resource="1002",
     )
-    publish(pbx.pk, {"pbx": pbx.pk, "calls": [call.pk]})
-    row = page.locator(f"#call-{call.pk}")
-    expect(row).to_contain_text("PJSIP/1002-00000009")
+    publish(pbx.pk, {"pbx": pbx.pk, "calls": [call.pk], "conversations": [call.linkedid]})
+    row = page.locator(f"#call-{pbx.pk}-1700000000_9")
+    expect(row.locator(".party__ext")).to_have_text("1002")
     page.on("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Hang up").click()
     expect(page.locator("#action-result")).to_contain_text("PBX Main is not connected")

@@ -189,8 +189,8 @@ async def test_the_worker_refuses_injection_that_comes_over_the_channel_layer(si
     async with live_pbx(sim) as (pbx_id, _):
         layer = get_channel_layer()
         bad = [
-            ("hangup", {"channel": "PJSIP/1002-00000002\r\nAction: Originate"}),
-            ("hangup", {"channel": "/.*/"}),
+            ("hangup", {"channels": ["PJSIP/1002-00000002\r\nAction: Originate"]}),
+            ("hangup", {"channels": ["PJSIP/1002-00000002", "/.*/"]}),
             ("originate", {"extension": "1001\n", "number": "1004"}),
             ("originate", {"extension": "1001", "number": "1004", "context": "x\x00y"}),
             ("originate", {"extension": "1001", "number": "1004:Action"}),

@@ -110,7 +110,7 @@ async def test_a_kiosk_link_or_an_api_token_cannot_be_used_for_a_write(sim, spy,
         assert (await communicator.connect())[0]
         mark = len(spy.received)
         for frame in (
-            '{"kind": "hangup", "channel": "PJSIP/1005-00000001"}',
+            '{"kind": "hangup", "channels": ["PJSIP/1005-00000001"]}',
             '{"HEADERS": {"HX-Request": "true"}, "call": "1"}',
         ):
             await communicator.send_to(text_data=frame)
@@ -198,7 +198,11 @@ def test_nobody_reads_another_users_audit_entries(record, db):
     clerk = User.objects.create_user("clerk", password="x" * 12, is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="view_pbx"))
     entry = AuditEntry.objects.create(
-        user=alice, username="alice", kind="hangup", params={"channel": "PJSIP/1001-1"}, answer="ok"
+        user=alice,
+        username="alice",
+        kind="hangup",
+        params={"channels": ["PJSIP/1001-1"]},
+        answer="ok",
     )
     for user, expected in ((bob, (302,)), (alice, (302,)), (clerk, (403,)), (None, (302,))):
         client = Client()

@@ -118,26 +118,36 @@ def build_pbx(name: str = "Main", connected: bool = True) -> Pbx:
         caller_id_num="0301234567",
         joined_at=now - timedelta(seconds=42),
     )
+    # One conversation: a customer called in on the trunk, queued 15 s in 6500, 1001 answered.
+    answered = now - timedelta(minutes=2)
     Call.objects.create(
         pbx=pbx,
         uniqueid="1700000000.1",
+        linkedid="1700000000.2",
         channel="PJSIP/1001-00000001",
         state="Up",
         caller_id_num="1001",
         caller_id_name="Agent 1001",
-        started_at=now - timedelta(minutes=2),
+        started_at=answered - timedelta(seconds=2),
         peer_uniqueid="1700000000.2",
         endpoint_resource="1001",
+        queue="6500",
+        answered_at=answered,
     )
     Call.objects.create(
         pbx=pbx,
         uniqueid="1700000000.2",
+        linkedid="1700000000.2",
         channel="PJSIP/trunk_1-00000002",
         state="Up",
         caller_id_num="0309876543",
         caller_id_name="Customer",
-        started_at=now - timedelta(minutes=2),
+        started_at=answered - timedelta(seconds=15),
         peer_uniqueid="1700000000.1",
+        endpoint_resource="trunk_1",
+        queue="6500",
+        answered_at=answered,
+        waited=15,
     )
     return pbx
 

@@ -46,16 +46,26 @@ def member_pk(interface="PJSIP/1001") -> int:
     return QueueMember.objects.get(interface=interface).pk
 
 
-def test_owner_hangs_up_by_call_row_not_by_channel_name(owner, pbx, sent):
+def test_owner_hangs_up_the_whole_conversation_by_call_row_not_by_channel_name(owner, pbx, sent):
+    # A Local channel of the same call: hung up too, after the parties.
+    Call.objects.create(
+        pbx=pbx,
+        uniqueid="1700000000.3",
+        linkedid="1700000000.2",
+        channel="Local/6500@from-queue-00000001;1",
+        started_at=Call.objects.get(uniqueid="1700000000.1").started_at,
+    )
     response = owner.post(
         reverse("monitor:hangup"), {"call": call_pk(), "channel": "PJSIP/evil"}, **HTMX
     )
     assert response.status_code == 200
     assert "Channel Hungup" in response.content.decode()
-    assert sent == [(pbx.pk, "hangup", {"channel": "PJSIP/1001-00000001"})]
-    entry = AuditEntry.objects.get()
+    channels = ["PJSIP/trunk_1-00000002", "PJSIP/1001-00000001", "Local/6500@from-queue-00000001;1"]
+    assert sent == [(pbx.pk, "hangup", {"channels": channels})]
+    entry = AuditEntry.objects.get()  # one entry for the call, not one per channel
     assert (entry.username, entry.kind, entry.ok) == ("alice", "hangup", True)
     assert entry.answer == "Channel Hungup" and entry.pbx_name == "Main"
+    assert entry.params == {"channels": channels}
 
 
 def test_viewer_gets_403_on_every_action(viewer, pbx, sent):
@@ -194,7 +204,7 @@ def test_no_worker_means_connection_not_available(owner, pbx):
     import asyncio
 
     result = asyncio.run(
-        actions.request(pbx.pk, "hangup", {"channel": "PJSIP/1001-1"}, user=None, timeout=0.2)
+        actions.request(pbx.pk, "hangup", {"channels": ["PJSIP/1001-1"]}, user=None, timeout=0.2)
     )
     assert result.ok is False and result.message == actions.NOT_AVAILABLE
 

@@ -54,6 +54,9 @@ def test_state_lists_pbxes_endpoints_queues_and_calls(viewer, pbx):
     assert paused["paused"] is True and paused["status"] == "not_inuse"
     call = next(c for c in data["calls"] if c["channel"] == "PJSIP/1001-00000001")
     assert call["caller_id"] == "1001" and call["seconds"] >= 120 and call["state"] == "Up"
+    trunk = next(c for c in data["calls"] if c["channel"] == "PJSIP/trunk_1-00000002")
+    assert call["linkedid"] == trunk["linkedid"] == "1700000000.2"  # one call, two channels
+    assert (trunk["queue"], trunk["waited"]) == ("6500", 15)
 
 
 def test_bearer_token_from_the_command_works_once_printed(pbx, capsys):

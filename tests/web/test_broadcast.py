@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from monitor import broadcast, tiles
-from monitor.models import Call, Endpoint, Queue, QueueMember
+from monitor.models import Endpoint, Queue, QueueMember
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,14 +57,13 @@ def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
     endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
     queue = Queue.objects.get(pbx=pbx)
     member = QueueMember.objects.get(interface="PJSIP/1001")
-    call = Call.objects.filter(pbx=pbx).first()
     changes = summary(
         pbx,
         endpoints=[endpoint.pk],
         queues=[queue.pk],
         members=[member.pk],
-        calls=[call.pk],
-        calls_removed=[99999],
+        conversations=["1700000000.2"],
+        conversations_removed=["1700000000.99"],
         endpoints_removed=[88888],
     )
     html = broadcast.render_summary(pbx.pk, changes)
@@ -72,10 +71,11 @@ def test_wallboard_groups_get_only_what_a_wallboard_shows(pbx, owner):
     everything = html[f"pbx.{pbx.pk}.detail.control"]
     for wanted in (f'id="endpoint-{endpoint.pk}"', f'id="queue-{queue.pk}"', 'id="endpoint-88888"'):
         assert wanted in board and wanted in everything
-    for left_out in (f'id="member-{member.pk}"', f'id="call-{call.pk}"', 'id="call-99999"'):
+    calls = (f'id="call-{pbx.pk}-1700000000_2"', f'id="call-{pbx.pk}-1700000000_99"')
+    for left_out in (f'id="member-{member.pk}"', *calls):
         assert left_out not in board and left_out in everything
     calls = html[f"pbx.{pbx.pk}.calls.control"]
-    assert f'id="call-{call.pk}"' in calls and '<article id="endpoint-' not in calls
+    assert f'id="call-{pbx.pk}-1700000000_2"' in calls and '<article id="endpoint-' not in calls
     assert "Call&#8230;" in board  # still the supervisor's tiles
     assert "Call&#8230;" not in html[f"pbx.{pbx.pk}.board"]
     # what the board groups get is what the wallboard page shows
@@ -157,12 +157,19 @@ def test_a_member_joining_a_queue_tells_the_boards(pbx):
 
 
 def test_removals_are_oob_deletes(pbx):
-    html = broadcast.render_summary(
-        pbx.pk, summary(pbx, calls_removed=[41], endpoints_removed=[7], callers_removed=[3])
-    )[f"pbx.{pbx.pk}.detail"]
+    changes = summary(
+        pbx,
+        calls_removed=[41],
+        conversations_removed=["pbx1-1700000000.7"],
+        endpoints_removed=[7],
+        callers_removed=[3],
+    )
+    html = broadcast.render_summary(pbx.pk, changes)[f"pbx.{pbx.pk}.detail"]
     assert '<div id="endpoint-7" hx-swap-oob="delete"></div>' in html
     assert '<div id="caller-3" hx-swap-oob="delete"></div>' in html
-    assert '<div id="call-41" hx-swap-oob="delete"></div>' in html
+    # A call row goes with its conversation, not with one of its channels.
+    assert f'<div id="call-{pbx.pk}-pbx1-1700000000_7" hx-swap-oob="delete"></div>' in html
+    assert 'id="call-41"' not in html
 
 
 def test_status_change_sends_the_banner_to_every_page(pbx):
@@ -186,8 +193,8 @@ def test_full_sends_every_tile_with_its_token(pbx):
     html = joined(message)
     for endpoint in Endpoint.objects.filter(pbx=pbx):
         assert f'id="endpoint-{endpoint.pk}"' in html
-    for call in Call.objects.filter(pbx=pbx):
-        assert f'id="call-{call.pk}"' in html
+    assert html.count('class="row row--call ') == 1  # two channels, one conversation
+    assert f'id="call-{pbx.pk}-1700000000_2"' in html
     assert f'id="pbx-status-{pbx.pk}"' in html
     assert message["full"].startswith(f"{pbx.pk}-")
     assert {m["full"] for m in messages.values()} == {message["full"]}
@@ -208,13 +215,25 @@ async def test_publish_survives_a_dead_channel_layer_and_logs_once(pbx, monkeypa
     assert len([r for r in caplog.records if "channel layer" in r.getMessage()]) == 1
 
 
-async def test_publish_renders_new_calls_for_the_calls_page_and_the_extension(pbx, layer):
-    call = await Call.objects.aget(uniqueid="1700000000.1")
+async def test_publish_renders_new_calls_for_the_calls_extension_and_queue_pages(pbx, layer):
+    trunk = await Endpoint.objects.acreate(pbx=pbx, resource="trunk_1")
     endpoint = await Endpoint.objects.aget(pbx=pbx, resource="1001")
-    await broadcast.publish(pbx.pk, summary(pbx, calls=[call.pk]))
+    queue = await Queue.objects.aget(pbx=pbx, name="6500")
+    await broadcast.publish(pbx.pk, summary(pbx, calls=[1], conversations=["1700000000.2"]))
     groups = dict(layer.sent)
     html = joined(groups[f"pbx.{pbx.pk}.calls.control"])
-    assert f'data-parent="calls-pbx-{pbx.pk} endpoint-{endpoint.pk}-calls"' in html
+    parents = f"calls-pbx-{pbx.pk} endpoint-{trunk.pk}-calls endpoint-{endpoint.pk}-calls"
+    assert f'data-parent="{parents} queue-{queue.pk}-calls"' in html
     assert ">Hang up</button>" in html
     assert ">Hang up</button>" not in joined(groups[f"pbx.{pbx.pk}.calls"])
     assert joined(groups[f"pbx.{pbx.pk}.detail.control"]) == html
+    tags = groups[f"pbx.{pbx.pk}.calls"]["items"][0][1]
+    assert tuple(tags[0]) == (queue.pk,) and set(tags[1]) == {trunk.pk, endpoint.pk}
+
+
+def test_a_channel_change_renders_its_whole_conversation_once(pbx):
+    # Only the agent's channel changed: the row still names both parties.
+    html = broadcast.render_summary(pbx.pk, summary(pbx, conversations=["1700000000.2"]))
+    row = html[f"pbx.{pbx.pk}.calls"]
+    assert row.count('class="row row--call ') == 1
+    assert "Customer" in row and "0309876543" in row and "Agent 1001" in row

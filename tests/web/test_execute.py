@@ -48,8 +48,12 @@ def message(kind: str, **params) -> dict:
 @pytest.mark.parametrize(
     ("kind", "params"),
     [
-        ("hangup", {"channel": "PJSIP/1001-1\r\nAction: Originate"}),
-        ("hangup", {"channel": "/.*/"}),  # Asterisk hangs up every channel a regex matches
+        ("hangup", {"channels": ["PJSIP/1001-1\r\nAction: Originate"]}),
+        ("hangup", {"channels": ["PJSIP/1001-1", "/.*/"]}),  # Asterisk: every channel matching
+        ("hangup", {"channels": "PJSIP/1001-1"}),  # one name, not a list of them
+        ("hangup", {"channels": []}),
+        ("hangup", {"channels": [f"PJSIP/1001-{i}" for i in range(actions.MAX_CHANNELS + 1)]}),
+        ("hangup", {"channel": "PJSIP/1001-1"}),
         ("originate", {"extension": "1001\n", "number": "1002"}),
         ("originate", {"extension": "1001", "number": "1002:"}),
         ("originate", {"extension": "1001", "number": "12", "context": "x\x00y"}),
@@ -89,7 +93,7 @@ async def test_pause_and_unpause_on_the_simulator(sim):
 async def test_hangup_of_a_missing_channel_shows_the_pbx_answer(sim):
     conn = await connect(sim)
     try:
-        reply = await actions.execute(conn, message("hangup", channel="PJSIP/1001-0000ffff"))
+        reply = await actions.execute(conn, message("hangup", channels=["PJSIP/1001-0000ffff"]))
         assert reply["ok"] is False and reply["message"] == "No such channel"
     finally:
         await conn.close()
@@ -112,19 +116,29 @@ async def test_originate_then_hang_up_the_call(sim):
             "hint": "",
             "sent": True,
         }
-        channel = None
-        for _ in range(100):
-            channels = sim.snapshot()["channels"].values()
-            names = [c["name"] for c in channels if c["name"].startswith("PJSIP/1001-")]
-            if names:
-                channel = names[0]
+        names = await channels_of(sim, "PJSIP/1001-", "PJSIP/1002-")
+        # Both parties named, as the calls page does: the first Hangup ends the call, so the
+        # second may find its channel gone already; the call is hung up all the same.
+        hung = await actions.execute(conn, message("hangup", channels=names))
+        assert hung["ok"] is True and hung["message"] == "Channel Hungup"
+        for _ in range(250):
+            if not sim.snapshot()["channels"]:
                 break
             await asyncio.sleep(0.02)
-        assert channel is not None
-        hung = await actions.execute(conn, message("hangup", channel=channel))
-        assert hung["ok"] is True
+        assert not sim.snapshot()["channels"]
     finally:
         await conn.close()
+
+
+async def channels_of(sim, *prefixes: str) -> list[str]:
+    """The live channels starting with ``prefixes``, one each, once they all exist (5 s)."""
+    for _ in range(250):
+        names = [c["name"] for c in sim.snapshot()["channels"].values()]
+        found = [next((n for n in names if n.startswith(p)), None) for p in prefixes]
+        if all(found):
+            return found  # type: ignore[return-value]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no channels {prefixes} on the simulator: {names}")
 
 
 async def test_permission_denied_names_the_privilege_to_grant(sim):

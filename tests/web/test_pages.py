@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from monitor import tiles
-from monitor.models import Call, Endpoint, Queue, QueueMember
+from monitor.models import Endpoint, Queue, QueueMember
 
 pytestmark = pytest.mark.django_db
 
@@ -141,8 +141,9 @@ def test_live_pbx_says_live(viewer, pbx):
 def test_extension_page_lists_its_calls_and_queues(owner, pbx):
     endpoint = Endpoint.objects.get(pbx=pbx, resource="1001")
     html = owner.get(reverse("monitor:extension", args=[endpoint.pk])).content.decode()
-    call = Call.objects.get(uniqueid="1700000000.1")
-    assert f'id="call-{call.pk}"' in html
+    # The conversation 1001 is in, as one row: its id is the PBX's and the linkedid's.
+    assert html.count('class="row row--call ') == 1
+    assert f'id="call-{pbx.pk}-1700000000_2"' in html
     assert f'id="endpoint-{endpoint.pk}-members"' in html and "6500" in html
     assert 'name="number"' in html
 

@@ -33,7 +33,9 @@ def hostile_rows(pbx: Pbx) -> dict[str, object]:
     Queue.objects.filter(pbx=pbx).update(display_name=HOSTILE)
     QueueMember.objects.filter(pbx=pbx).update(name=HOSTILE, paused=True, paused_reason=HOSTILE)
     QueueCaller.objects.filter(pbx=pbx).update(caller_id_name=HOSTILE)
-    Call.objects.filter(pbx=pbx).update(caller_id_name=HOSTILE, connected_name=HOSTILE)
+    Call.objects.filter(pbx=pbx).update(
+        caller_id_name=HOSTILE, connected_name=HOSTILE, queue=HOSTILE[:80]
+    )
     pbx.refresh_from_db()
     return {
         "pbx": pbx,
@@ -41,7 +43,7 @@ def hostile_rows(pbx: Pbx) -> dict[str, object]:
         "queue": tiles.load_queues(Queue.objects.filter(pbx=pbx))[0],
         "member": tiles.load_members(QueueMember.objects.filter(pbx=pbx))[0],
         "caller": QueueCaller.objects.filter(pbx=pbx).first(),
-        "call": tiles.load_calls(Call.objects.filter(pbx=pbx).select_related("pbx"))[0],
+        "call": tiles.load_conversations(Call.objects.filter(pbx=pbx).select_related("pbx"))[0],
     }
 
 
