@@ -219,10 +219,12 @@ class ClientState:
         self.probe_max = 0
         self.seen: list[tuple[int, float]] = []  # (highest probe so far, when), since last report
         self.tiles: dict[str, str] = {}  # checker only: the last fragment of every tile id
+        self.tile_bytes: dict[str, int] = {}  # checker only: bytes by tile kind, since last report
 
-    def take(self, data: bytes, now: float) -> None:
+    def take(self, data: bytes, now: float, size: int) -> None:
+        """``data``: a message without its header; ``size``: its bytes with it."""
         self.count += 1
-        self.bytes += len(data)
+        self.bytes += size
         self.crc = zlib.crc32(data, self.crc)
         at = data.rfind(PROBE.encode())
         if at >= 0:
@@ -233,6 +235,10 @@ class ClientState:
         if self.checker:
             for part in TILE_START.split(data):
                 m = TILE_ID.match(part)
+                kind = m.group(2).decode() if m else "other"
+                if b'hx-swap-oob="delete"' in part[:120]:
+                    kind = "delete"
+                self.tile_bytes[kind] = self.tile_bytes.get(kind, 0) + len(part)
                 if m and m.group(2).decode() in TILE_KINDS:
                     self.tiles[m.group(1).decode()] = part.decode().strip()
 
@@ -247,6 +253,8 @@ class ClientState:
         }
         if self.checker:
             out["tiles"] = self.tiles
+            out["tile_bytes"] = self.tile_bytes
+            self.tile_bytes = {}
         self.count = self.crc = self.bytes = 0
         self.seen = []
         return out
@@ -291,11 +299,12 @@ async def run_client(spec: dict[str, Any], state: ClientState, ready: asyncio.Ev
             acks = Acks(ws)
             while True:
                 data = await ws.recv(decode=False)
+                size = len(data)
                 head = HEADER.match(data)
                 if head:  # as the page does once it applied a message (monitor/outbox.py)
                     acks.take(b"%s %s" % head.groups())
                     data = data[head.end() :]
-                state.take(data, time.monotonic())
+                state.take(data, time.monotonic(), size)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -733,14 +742,19 @@ def per_kind(reports, specs, window: float) -> dict[str, dict[str, float]]:  # n
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for report, spec in zip(reports, specs, strict=True):
         by_kind.setdefault(spec["kind"], []).append(report)
-    return {
-        kind: {
+    out = {}
+    for kind, rs in sorted(by_kind.items()):
+        out[kind] = {
             "clients": len(rs),
             "messages_per_s": round(statistics.fmean(r["count"] for r in rs) / window, 1),
             "kb_per_s": round(statistics.fmean(r["bytes"] for r in rs) / window / 1e3, 1),
         }
-        for kind, rs in sorted(by_kind.items())
-    }
+        checked = next((r["tile_bytes"] for r in rs if "tile_bytes" in r), None)
+        if checked is not None:  # what the bytes were, from the kind's checking client
+            out[kind]["kb_per_s_by_tile"] = {
+                tile: round(n / window / 1e3, 1) for tile, n in sorted(checked.items())
+            }
+    return out
 
 
 def same_messages(reports: list[dict[str, Any]], specs: list[dict[str, Any]]) -> bool:

@@ -16,6 +16,7 @@ update is pure ASCII and Daphne copies rather than transcodes it for each open s
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ TEMPLATES = {
     "caller": "monitor/tiles/caller.html",
     "call": "monitor/tiles/call.html",  # a conversation (every channel of one call)
 }
+# The partials' line breaks and indentation between tags: a tenth of a tile's bytes, sent to
+# every open page. No tile puts inline text on either side of such a break (their rows and
+# heads are flex and grid boxes), so taking it out changes nothing a page shows.
+_BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 BUSY = {DeviceState.INUSE, DeviceState.BUSY, DeviceState.RINGING, DeviceState.RINGINUSE}
 BUSY |= {DeviceState.ONHOLD}
 UNAVAILABLE = {DeviceState.UNAVAILABLE, DeviceState.INVALID, DeviceState.UNKNOWN}
@@ -54,7 +59,8 @@ def render(kind: str, obj: object, *, controls: bool) -> SafeString:
     # The Jinja2 template itself, not Django's wrapper: the wrapper would copy the context and
     # look for a request on each of the thousands of calls a wallboard makes.
     template = engines["tiles"].get_template(TEMPLATES[kind]).template
-    return mark_safe(template.render({kind: obj, "controls": controls}))
+    html = template.render({kind: obj, "controls": controls})
+    return mark_safe(_BETWEEN_TAGS.sub("><", html).strip())
 
 
 def resource_of(interface: str) -> str:
