@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from ..actions import PERMISSION
+from ..scope import Scope, query_of
 
 VIEW_PERMISSION = "monitor.view_wallboard"
 # body class -> permission; the CSS shows a control only under its class (the pause form
@@ -52,20 +53,28 @@ def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def page_context(
-    request: HttpRequest, pbxes: list[Any], *, controls: bool = True, board: bool = False
+    request: HttpRequest,
+    pbxes: list[Any],
+    *,
+    controls: bool = True,
+    board: bool = False,
+    scope: Scope | None = None,
 ) -> dict:
     """What every live page's base template needs: permissions, the socket URL, the PBXes.
 
     ``board``: the page shows only the PBX status, queues and extensions (a wallboard), and
-    its socket gets only those tiles.
+    its socket gets only those tiles; ``scope``: the filters it shows them by, repeated in the
+    socket URL so that the socket resolves the same :class:`~monitor.scope.Scope`.
     """
     classes = control_classes(request.user) if controls else []
     ids = ",".join(str(p.pk) for p in pbxes)
     ws_url = f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1")
+    ws_url += "&board=1" if board else ""
+    filters = query_of(scope) if scope is not None else ""
     return {
         "pbxes": pbxes,
         "controls": bool(classes),
         "can_classes": " ".join(f"can-{c}" for c in classes),
-        "ws_url": ws_url + ("&board=1" if board else ""),
+        "ws_url": ws_url + (f"&{filters}" if filters else ""),
         "legend_states": LEGEND_STATES,
     }

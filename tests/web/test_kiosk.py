@@ -36,7 +36,7 @@ def test_revoked_or_unknown_kiosk_link_is_404(pbx):
 
 
 def test_kiosk_link_limited_to_one_queue(pbx):
-    _, token = make_link(pbx=pbx, queue="6501")
+    _, token = make_link(pbx=pbx, queues="6501")
     html = Client().get(f"/kiosk/{token}/").content.decode()
     assert "queue-" not in html.split('id="queues-pbx-')[1].split("</div>")[0]
 
