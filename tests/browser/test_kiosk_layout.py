@@ -266,3 +266,30 @@ def test_kiosk_screenshots(open_page, artifacts, extensions, queues, width, heig
     page.wait_for_selector(LIVE)
     page.wait_for_function("document.getElementById('kiosk-board').dataset.pages")
     page.screenshot(path=str(artifacts / name))
+
+
+def test_kiosk_fits_again_when_tiles_arrive_and_leave(open_page, publish):
+    pbx = seed(10, 3)
+    page = open_page(None, kiosk_link(pbx), viewport={"width": 1920, "height": 1080})
+    page.wait_for_selector(LIVE)
+    board = page.locator("#kiosk-board")
+    assert "tiles-compact" not in board.get_attribute("class")
+    Endpoint.objects.bulk_create(
+        Endpoint(pbx=pbx, resource=str(3001 + i), name=f"New {i}", state=DeviceState.NOT_INUSE)
+        for i in range(290)
+    )
+    added = list(Endpoint.objects.filter(pbx=pbx, resource__gte="3001"))
+    publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [e.pk for e in added]})
+    page.wait_for_function("document.querySelectorAll('#content .tile').length === 300")
+    page.wait_for_function(
+        "document.getElementById('kiosk-board').classList.contains('tiles-compact')"
+    )
+    state = watch_rounds(page, expected_ids(pbx))
+    assert state["bad"] == [] and expected_ids(pbx) <= set(state["seen"])
+    gone = [e.pk for e in added]
+    Endpoint.objects.filter(pk__in=gone).delete()
+    publish(pbx.pk, {"pbx": pbx.pk, "endpoints_removed": gone})
+    page.wait_for_function("document.querySelectorAll('#content .tile').length === 10")
+    page.wait_for_function(
+        "!document.getElementById('kiosk-board').classList.contains('tiles-compact')"
+    )
