@@ -3,6 +3,9 @@
 ``/kiosk/`` is for a logged-in viewer; ``/kiosk/<token>/`` for a screen without a login,
 through a :class:`~monitor.web_models.KioskLink` made in the admin. A revoked or unknown token
 is a 404 (it tells nothing about which tokens exist).
+
+What a screen shows is a :class:`~monitor.scope.Scope`: the link's, or ``/kiosk/``'s query (the
+wallboard's filters) with ``?turn=<seconds>`` for the page turns when everything does not fit.
 """
 
 from __future__ import annotations
