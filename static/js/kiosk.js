@@ -60,7 +60,10 @@
 
   // The biggest of `list` at which ok() holds (ok holds for every smaller one), or null.
   function biggest(kind, compact, list, ok) {
-    var lo = 0, hi = list.length - 1, found = null;
+    // The smallest first: hundreds of tiles that do not fit even then cost one layout, not four.
+    setMode(kind, compact, list[0]);
+    if (!ok()) return null;
+    var lo = 1, hi = list.length - 1, found = list[0];
     while (lo <= hi) {
       var mid = (lo + hi) >> 1;
       setMode(kind, compact, list[mid]);

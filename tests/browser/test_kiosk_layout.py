@@ -216,10 +216,16 @@ def watch_rounds(page, expected: set[str]) -> dict:
 
 SIZES = [(10, 3), (100, 8), (300, 12), (1000, 20)]
 SCREENS = [(1920, 1080), (1366, 768)]
+# Every size on the two common screens, and the biggest ones on a 4K TV.
+CASES = [(e, q, w, h) for w, h in SCREENS for e, q in SIZES] + [
+    (300, 12, 3840, 2160),
+    (1000, 20, 3840, 2160),
+]
 
 
-@pytest.mark.parametrize("width,height", SCREENS, ids=["1920x1080", "1366x768"])
-@pytest.mark.parametrize("extensions,queues", SIZES, ids=[f"{e}ext" for e, _ in SIZES])
+@pytest.mark.parametrize(
+    "extensions,queues,width,height", CASES, ids=[f"{e}ext-{w}x{h}" for e, _, w, h in CASES]
+)
 def test_kiosk_shows_everything_legibly_without_scrolling(
     open_page, artifacts, extensions, queues, width, height
 ):
@@ -293,3 +299,11 @@ def test_kiosk_fits_again_when_tiles_arrive_and_leave(open_page, publish):
     page.wait_for_function(
         "!document.getElementById('kiosk-board').classList.contains('tiles-compact')"
     )
+
+
+def test_logged_in_kiosk_pages_through_two_pbxes(open_page, bob):
+    first, second = seed(400, 6, "Berlin"), seed(400, 6, "Hamburg")
+    page = open_page(bob, "/kiosk/?turn=2", viewport={"width": 1920, "height": 1080})
+    state = watch_rounds(page, expected_ids(first) | expected_ids(second))
+    assert state["pages"] > 1 and state["bad"] == []
+    assert expected_ids(first) | expected_ids(second) <= set(state["seen"])
