@@ -138,6 +138,8 @@ def test_kiosk_link_says_what_its_screen_shows(admin_client, pbx):
     from monitor.web_models import ExtensionGroup
 
     sales = ExtensionGroup.objects.create(pbx=pbx, name="Sales", extensions="1001-1002")
+    form = admin_client.get("/admin/monitor/kiosklink/add/").content.decode()
+    assert 'name="turn_seconds"' in form and 'value="15"' in form and ">Sales</option>" in form
     response = admin_client.post(
         "/admin/monitor/kiosklink/add/",
         {
