@@ -155,18 +155,44 @@
     return [window.innerWidth, window.innerHeight, count("queues"), count("tiles")].join(" ");
   }
 
+  // Cards smaller than the tiles beside them look like an afterthought: both at the biggest
+  // common size between the two, then the cards as big as what is left allows.
+  function balance(t, q, list, fits) {
+    var between = list.filter(function (px) { return px > q.px && px <= t.px; });
+    var lo = 0, hi = between.length - 1, found = null;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      setMode("tiles", t.compact, between[mid]);
+      setMode("queues", q.compact, between[mid]);
+      if (fits()) { found = between[mid]; lo = mid + 1; } else { hi = mid - 1; }
+    }
+    if (found === null) {
+      setMode("tiles", t.compact, t.px);
+      setMode("queues", q.compact, q.px);
+      return;
+    }
+    setMode("tiles", t.compact, found);
+    choose("queues", list.filter(function (px) { return px >= found; }), fits) ||
+      setMode("queues", q.compact, found);
+  }
+
   // Tiles first: the biggest tiles that fit beside the cards at their smallest, then the
-  // biggest cards in what the tiles leave. When even that does not fit, both stay at their
-  // smallest and page: the cards within QUEUE_SHARE of the board, the tiles in the rest.
+  // biggest cards in what the tiles leave (balanced when that is less than the tiles'). When
+  // even that does not fit, both stay at their smallest and page: the cards within
+  // QUEUE_SHARE of the board, the tiles in the rest.
   function fit() {
     style.textContent = "";
     var list = sizes(), room = board.clientHeight, tiles = count("tiles");
     var rules = { queues: [""], tiles: [""] };
     var fits = function () { return !overflows(); };
     setMode("queues", true, MIN);
-    if (!tiles || choose("tiles", list, fits)) {
-      if (!choose("queues", list, fits)) {
+    var t = tiles ? choose("tiles", list, fits) : null;
+    if (!tiles || t) {
+      var q = choose("queues", list, fits);
+      if (!q) {
         rules.queues = paged("queues", room - (content().scrollHeight - height("queues")));
+      } else if (t && q.px < t.px) {
+        balance(t, q, list, fits);
       }
     } else {
       if (height("queues") > room * QUEUE_SHARE) {
