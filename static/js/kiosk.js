@@ -227,9 +227,10 @@
     }));
   }
 
+  // A running turn is left alone: tiles that come every few seconds must not hold the page.
   function schedule() {
-    if (timer) clearInterval(timer);
-    timer = plan.pages > 1 ? setInterval(turn, turnMs) : null;
+    if (plan.pages > 1 && !timer) timer = setInterval(turn, turnMs);
+    if (plan.pages < 2 && timer) timer = clearInterval(timer) || null;
   }
 
   function turn() {

@@ -307,3 +307,20 @@ def test_logged_in_kiosk_pages_through_two_pbxes(open_page, bob):
     state = watch_rounds(page, expected_ids(first) | expected_ids(second))
     assert state["pages"] > 1 and state["bad"] == []
     assert expected_ids(first) | expected_ids(second) <= set(state["seen"])
+
+
+def test_pages_turn_while_tiles_keep_arriving(open_page, publish):
+    pbx = seed(600, 12)
+    page = open_page(None, kiosk_link(pbx), viewport={"width": 1366, "height": 768})
+    page.wait_for_selector(LIVE)
+    board = page.locator("#kiosk-board")
+    assert int(board.get_attribute("data-pages")) > 1
+    first = board.get_attribute("data-page")
+    # Each new tile re-fits the board; a turn of 2 s must still come while they arrive faster.
+    for n in range(200):
+        added = Endpoint.objects.create(pbx=pbx, resource=str(5001 + n), state="not_inuse")
+        publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [added.pk]})
+        page.wait_for_selector(f"#endpoint-{added.pk}", state="attached")
+        if board.get_attribute("data-page") != first:
+            break
+    assert board.get_attribute("data-page") != first
