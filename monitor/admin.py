@@ -23,7 +23,16 @@ from .ami.config import fingerprint_bytes
 from .ami.errors import AmiError
 from .crypto import SecretUnreadable
 from .models import Pbx
-from .web_models import ApiToken, AuditEntry, KioskLink, OriginateSettings, QueueThreshold
+from .web_models import (
+    MAX_RANGE,
+    ApiToken,
+    AuditEntry,
+    ExtensionGroup,
+    KioskLink,
+    OriginateSettings,
+    QueueThreshold,
+    split_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +212,61 @@ class TokenAdmin(admin.ModelAdmin):
         pass
 
 
+class ExtensionGroupForm(forms.ModelForm):
+    """Extensions as typed (numbers and ranges), refused when a range cannot be read."""
+
+    class Meta:
+        model = ExtensionGroup
+        fields = ["pbx", "name", "extensions"]
+
+    def clean_extensions(self) -> str:
+        text = self.cleaned_data.get("extensions", "")
+        for part in split_names(text):
+            low, dash, high = part.partition("-")
+            if not dash:
+                continue
+            if not (low.isdigit() and high.isdigit() and int(low) <= int(high)):
+                raise forms.ValidationError(f"{part}: a range is two numbers, low-high.")
+            if int(high) - int(low) >= MAX_RANGE:
+                raise forms.ValidationError(f"{part}: a range spans at most {MAX_RANGE}.")
+        if not split_names(text):
+            raise forms.ValidationError("Name at least one extension.")
+        return text
+
+
+@admin.register(ExtensionGroup)
+class ExtensionGroupAdmin(admin.ModelAdmin):
+    form = ExtensionGroupForm
+    list_display = ["name", "pbx", "extensions"]
+    list_filter = ["pbx"]
+    search_fields = ["name", "extensions"]
+
+
+class KioskLinkForm(forms.ModelForm):
+    """A screen's layout: the groups offered are those of the link's PBX (all, without one)."""
+
+    class Meta:
+        model = KioskLink
+        fields = ["name", "pbx", "queues", "groups", "turn_seconds"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        pbx, groups = data.get("pbx"), data.get("groups") or []
+        strays = [g.name for g in groups if pbx is not None and g.pbx_id != pbx.pk]
+        if strays:
+            self.add_error("groups", f"Not groups of {pbx}: {', '.join(strays)}.")
+        return data
+
+
 @admin.register(KioskLink)
 class KioskLinkAdmin(TokenAdmin):
+    form = KioskLinkForm
+    filter_horizontal = ["groups"]
     list_display = [
         "name",
         "pbx",
-        "queue",
+        "queues",
+        "turn_seconds",
         "created_at",
         "created_by",
         "last_used_at",

@@ -23,37 +23,56 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.http import QueryDict
 from django.utils.http import is_same_domain
 
-from . import outbox, tiles
+from . import outbox
 from .broadcast import group
-from .models import Endpoint, Pbx, Queue, QueueMember
+from .models import Endpoint, Pbx, Queue
+from .scope import Scope, scope_from_link, scope_from_query
 from .views.access import can_view, control_classes
 from .web_models import KioskLink
 
 # Longest acknowledgement a page sends: "<seq> <nonce>".
 MAX_ACK_CHARS = 40
+MAX_QUERY = 8192  # characters of a socket's query string read
 
 
 @dataclass
 class Limit:
-    """The queues and extensions a socket's page shows, when it shows only some; ``board``: a
-    wallboard limited to queues, whose extensions follow those queues' members."""
+    """The queues and extensions a socket's page shows, when it shows only some of them
+    (``all_*``: every one of that kind). ``scope``: a board's, which it follows when members
+    join or leave queues (its extensions may be those queues' members)."""
 
     queues: set[int] = field(default_factory=set)
     endpoints: set[int] = field(default_factory=set)
-    board_queues: dict[int, str] = field(default_factory=dict)  # pbx -> queue name (boards)
+    all_queues: bool = False
+    all_endpoints: bool = False
+    scope: Scope | None = None
 
     def shows(self, tags: Any) -> bool:
         if tags is None:
             return True
         queues, endpoints = tags
-        return any(q in self.queues for q in queues) or any(e in self.endpoints for e in endpoints)
+        if queues and (self.all_queues or any(q in self.queues for q in queues)):
+            return True
+        return bool(endpoints) and (
+            self.all_endpoints or any(e in self.endpoints for e in endpoints)
+        )
+
+    def follow(self) -> bool:
+        """Read the board's queues and extensions again; whether they changed."""
+        assert self.scope is not None
+        was = (self.queues, self.endpoints)
+        self.queues, self.endpoints = set(), set()
+        for pbx_id in self.scope.pbx_ids:
+            self.queues |= self.scope.queue_pks(pbx_id) or set()
+            self.endpoints |= self.scope.endpoint_pks(pbx_id) or set()
+        return (self.queues, self.endpoints) != was
 
 
 @dataclass
@@ -110,14 +129,12 @@ class TilesConsumer(AsyncWebsocketConsumer):
         items = event["items"]
         limit = self.limit
         if limit is not None:
-            regrouped = event.get("regrouped") or ()
-            if limit.board_queues and (
-                event.get("full") or any(q in limit.queues for q in regrouped)
-            ):
-                # Members joined or left a queue this board follows: its extensions change.
-                # A full update brings their tiles; otherwise the page fetches them.
-                await database_sync_to_async(_follow_queues)(limit)
-                self.outbox.refresh = self.outbox.refresh or not event.get("full")
+            if limit.scope is not None and (event.get("full") or event.get("regrouped")):
+                # Members joined or left a queue (or the PBX was read again): a board whose
+                # extensions are some queues' members may show others now; its page fetches
+                # them (its containers take no new tiles: they may not match its filters).
+                if await database_sync_to_async(limit.follow)():
+                    self.outbox.refresh = True
             items = [item for item in items if limit.shows(item[1])]
         if not items and not event.get("full"):
             if self.outbox.refresh:
@@ -161,7 +178,7 @@ class TilesConsumer(AsyncWebsocketConsumer):
 class LiveConsumer(TilesConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        query = QueryDict(self.scope.get("query_string", b"").decode("latin-1")[:MAX_QUERY])
         plan = None
         if same_origin(self.scope):
             plan = await database_sync_to_async(_live_plan)(user, query)
@@ -233,26 +250,31 @@ def _secure(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool | None:
 
 
 def _ids(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip().isdigit()][:100]
+    return [int(part) for part in text.split(",") if is_id(part)][:100]
 
 
-def _live_plan(user: Any, query: dict[str, list[str]]) -> Plan | None:
+def is_id(text: str) -> bool:
+    """Digits that fit a database key (a longer number made the query fail)."""
+    return text.isdigit() and len(text) <= 18
+
+
+def _live_plan(user: Any, query: QueryDict) -> Plan | None:
     """Groups and limit of a session's socket; None to refuse it."""
     if user is None or not can_view(user):
         return None
-    first = {key: values[0][:200] for key, values in query.items() if values}
-    pbx_ids = _enabled(_ids(first.get("pbx", "")))
-    controls = bool(control_classes(user)) and first.get("readonly") != "1"
-    if first.get("board") == "1":
-        return _board_plan(pbx_ids, first.get("queue", ""), controls=controls)
-    kind, _, pk = first.get("page", "").partition(":")
+    first = {key: query.get(key, "")[:200] for key in ("pbx", "readonly", "board", "page")}
+    pbx_ids = _enabled(_ids(first["pbx"]))
+    controls = bool(control_classes(user)) and first["readonly"] != "1"
+    if first["board"] == "1":
+        return _board_plan(scope_from_query(query), controls=controls)
+    kind, _, pk = first["page"].partition(":")
     if kind in ("calls", "status"):
         return Plan([group(p, kind, controls=controls) for p in pbx_ids])
     limit = None
-    if kind == "queue" and pk.isdigit():
+    if kind == "queue" and is_id(pk):
         rows = Queue.objects.filter(pk=int(pk), pbx_id__in=pbx_ids)
         limit = Limit(queues=set(rows.values_list("pk", flat=True)))
-    elif kind == "extension" and pk.isdigit():
+    elif kind == "extension" and is_id(pk):
         rows = Endpoint.objects.filter(pk=int(pk), pbx_id__in=pbx_ids)
         limit = Limit(endpoints=set(rows.values_list("pk", flat=True)))
     return Plan([group(p, "detail", controls=controls) for p in pbx_ids], limit)
@@ -262,40 +284,23 @@ def _kiosk_plan(token: str) -> Plan | None:
     link = KioskLink.find(token)
     if link is None:
         return None
-    pbx_ids = _enabled([link.pbx_id] if link.pbx_id else [])
-    plan = _board_plan(pbx_ids, link.queue, controls=False)
+    plan = _board_plan(scope_from_link(link), controls=False)
     plan.groups.append(f"kiosk.{link.pk}")
     return plan
 
 
-def _board_plan(pbx_ids: list[int], queue: str, *, controls: bool) -> Plan:
-    """A wallboard's groups; limited to ``queue`` (a name) and its members' extensions."""
-    groups = [group(p, "board", controls=controls) for p in pbx_ids]
-    if not queue:
+def _board_plan(scope: Scope, *, controls: bool) -> Plan:
+    """A wallboard's groups, and its limit when its scope leaves some of its PBXes out."""
+    groups = [group(p, "board", controls=controls) for p in scope.pbx_ids]
+    if not scope.filtered:
         return Plan(groups)
-    limit = Limit(board_queues=dict.fromkeys(pbx_ids, queue))
-    _follow_queues(limit)
+    limit = Limit(
+        all_queues=scope.queue_names is None,
+        all_endpoints=not scope.limits_extensions,
+        scope=scope,
+    )
+    limit.follow()
     return Plan(groups, limit)
-
-
-def _follow_queues(limit: Limit) -> None:
-    """``limit``'s queues and their members' extensions, as the database has them now."""
-    queues = Queue.objects.none()
-    for pbx_id, name in limit.board_queues.items():
-        queues |= Queue.objects.filter(pbx_id=pbx_id, name=name)
-    limit.queues = set(queues.values_list("pk", flat=True))
-    endpoints: set[int] = set()
-    members = QueueMember.objects.filter(queue_id__in=limit.queues)
-    wanted: dict[int, set[str]] = {}
-    for pbx_id, interface, state_interface in members.values_list(
-        "pbx_id", "interface", "state_interface"
-    ):
-        names = wanted.setdefault(pbx_id, set())
-        names |= {tiles.resource_of(interface), tiles.resource_of(state_interface)}
-    for pbx_id, names in wanted.items():
-        rows = Endpoint.objects.filter(pbx_id=pbx_id, resource__in=names - {""})
-        endpoints |= set(rows.values_list("pk", flat=True))
-    limit.endpoints = endpoints
 
 
 def _enabled(wanted: list[int]) -> list[int]:

@@ -90,7 +90,7 @@ class PauseForm(ActionForm):
 class OriginateForm(ActionForm):
     kind = "originate"
     pbx_choice = forms.ModelChoiceField(
-        Pbx.objects.all(), label="PBX", required=False, empty_label=None
+        Pbx.objects.filter(enabled=True), label="PBX", required=False, empty_label=None
     )
     extension = forms.CharField(
         label="From extension", strip=False, max_length=80, help_text="Rings first."

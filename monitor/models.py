@@ -324,6 +324,7 @@ class WorkerStats(models.Model):
 from .web_models import (  # noqa: E402, F401
     ApiToken,
     AuditEntry,
+    ExtensionGroup,
     KioskLink,
     OriginateSettings,
     QueueThreshold,

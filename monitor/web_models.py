@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
@@ -24,6 +25,7 @@ DEFAULT_WAITING_AMBER = 3
 DEFAULT_WAITING_RED = 6
 DEFAULT_WAIT_AMBER = 60
 DEFAULT_WAIT_RED = 120
+DEFAULT_TURN_SECONDS = 15
 
 
 def new_token(prefix: str) -> str:
@@ -162,7 +164,24 @@ class KioskLink(SecretToken, models.Model):
         related_name="+",
         help_text="Only this PBX (empty: all).",
     )
-    queue = models.CharField(max_length=80, blank=True, help_text="Only this queue (name).")
+    queues = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="Only these queues and their members' extensions: names, comma-separated "
+        "(empty: every queue).",
+    )
+    groups = models.ManyToManyField(
+        "monitor.ExtensionGroup",
+        blank=True,
+        related_name="+",
+        help_text="Only these extension groups' extensions (with the queues' members above).",
+    )
+    turn_seconds = models.PositiveIntegerField(
+        "turn time",
+        default=DEFAULT_TURN_SECONDS,
+        validators=[MinValueValidator(2), MaxValueValidator(600)],
+        help_text="Seconds each page stays on screen when everything does not fit at once.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.CharField(max_length=150, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -173,6 +192,63 @@ class KioskLink(SecretToken, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def queue_names(self) -> frozenset[str] | None:
+        """The queues this screen is limited to; None: every queue."""
+        return frozenset(split_names(self.queues)) or None
+
+
+def split_names(text: str) -> list[str]:
+    """``"6500, sales 6501"`` -> ``["6500", "sales", "6501"]``: names as typed in the admin."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+class ExtensionGroup(models.Model):
+    """A department: named extensions of one PBX, for the wallboard's and a screen's filter.
+
+    Kept by extension *number*, not by Endpoint row, because a resync may delete and recreate
+    the mirrored rows; ranges (``1001-1020``) keep a big department one line.
+    """
+
+    pbx = models.ForeignKey("monitor.Pbx", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    extensions = models.TextField(
+        help_text="Extension numbers, comma- or space-separated; ranges as 1001-1020."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pbx", "name"], name="extension_group_unique_name")
+        ]
+        ordering = ["pbx", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def resources(self) -> set[str]:
+        """The extension numbers of the group, ranges expanded (at most
+        :data:`MAX_RANGE` numbers a range)."""
+        return expand_extensions(self.extensions)
+
+
+MAX_RANGE = 10_000
+
+
+def expand_extensions(text: str) -> set[str]:
+    """``"1001, 1005-1007 2000"`` -> ``{"1001", "1005", "1006", "1007", "2000"}``.
+
+    A range keeps its numbers' width (``0100-0102``); one that is not two numbers, runs
+    backwards or spans more than :data:`MAX_RANGE` is taken as the literal text (the admin
+    form refuses those, this only never raises)."""
+    names: set[str] = set()
+    for part in split_names(text):
+        low, dash, high = part.partition("-")
+        span = int(high) - int(low) if dash and low.isdigit() and high.isdigit() else -1
+        if 0 <= span < MAX_RANGE:
+            names.update(str(n).zfill(len(low)) for n in range(int(low), int(high) + 1))
+        else:
+            names.add(part)
+    return names
 
 
 class ApiToken(SecretToken, models.Model):

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from ..actions import PERMISSION
+from ..scope import Scope, query_of
 
 VIEW_PERMISSION = "monitor.view_wallboard"
 # body class -> permission; the CSS shows a control only under its class (the pause form
@@ -58,24 +59,24 @@ def page_context(
     controls: bool = True,
     board: bool = False,
     page: str = "status",
-    query: str = "",
+    scope: Scope | None = None,
 ) -> dict:
     """What every live page's base template needs: permissions, the socket URL, the PBXes.
 
     The socket gets only what the page shows (``monitor.consumers``): ``board``, a wallboard
-    (the status, queues and extensions; ``query``: its filters, e.g. ``queue=sales``); else
+    (the status, queues and extensions; ``scope``: the filters it shows them by, repeated in
+    the socket URL so that the socket resolves the same :class:`~monitor.scope.Scope`); else
     ``page``: ``calls``, ``queue:<pk>``, ``extension:<pk>`` or ``status`` (no live tiles).
     """
     classes = control_classes(request.user) if controls else []
     ids = ",".join(str(p.pk) for p in pbxes)
     ws_url = f"/ws/live/?pbx={ids}" + ("" if controls else "&readonly=1")
     ws_url += "&board=1" if board else f"&page={page}"
-    if query:
-        ws_url += f"&{query}"
+    filters = query_of(scope) if scope is not None else ""
     return {
         "pbxes": pbxes,
         "controls": bool(classes),
         "can_classes": " ".join(f"can-{c}" for c in classes),
-        "ws_url": ws_url,
+        "ws_url": ws_url + (f"&{filters}" if filters else ""),
         "legend_states": LEGEND_STATES,
     }

@@ -3,29 +3,43 @@
 ``/kiosk/`` is for a logged-in viewer; ``/kiosk/<token>/`` for a screen without a login,
 through a :class:`~monitor.web_models.KioskLink` made in the admin. A revoked or unknown token
 is a 404 (it tells nothing about which tokens exist).
+
+What a screen shows is a :class:`~monitor.scope.Scope`: the link's, or ``/kiosk/``'s query (the
+wallboard's filters) with ``?turn=<seconds>`` for the page turns when everything does not fit.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from ..models import Pbx
-from ..web_models import KioskLink
+from ..scope import Scope, scope_from_link, scope_from_query
+from ..web_models import DEFAULT_TURN_SECONDS, KioskLink
 from .access import page_context, viewer_required
-from .pages import selected_pbxes, wallboard_sections
+from .pages import wallboard_sections
+
+MIN_TURN, MAX_TURN = 2, 600
+
+
+def turn_seconds(text: str) -> int:
+    """``?turn=<seconds>`` of ``/kiosk/``, within what a link may say; the default otherwise."""
+    if not text.isdigit():
+        return DEFAULT_TURN_SECONDS
+    return min(max(int(text), MIN_TURN), MAX_TURN)
+
+
+def kiosk_page(request: HttpRequest, scope: Scope, turn: int, ws_url: str = "") -> HttpResponse:
+    context = page_context(request, scope.pbxes(), controls=False, board=True, scope=scope)
+    context.update(sections=wallboard_sections(scope), turn_seconds=turn)
+    if ws_url:
+        context["ws_url"] = ws_url
+    return render(request, "monitor/kiosk.html", context)
 
 
 @viewer_required
 def kiosk(request: HttpRequest) -> HttpResponse:
-    pbxes = selected_pbxes(request)
-    queue = request.GET.get("queue", "")[:80]
-    query = urlencode({"queue": queue}) if queue else ""
-    context = page_context(request, pbxes, controls=False, board=True, query=query)
-    context.update(sections=wallboard_sections(pbxes, queue), queue_filter=queue)
-    return render(request, "monitor/kiosk.html", context)
+    turn = turn_seconds(request.GET.get("turn", ""))
+    return kiosk_page(request, scope_from_query(request.GET), turn)
 
 
 def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
@@ -33,11 +47,4 @@ def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
     if link is None:
         raise Http404("This kiosk link does not exist or was revoked.")
     link.touch()
-    pbxes = [link.pbx] if link.pbx_id else list(Pbx.objects.all())
-    context = page_context(request, pbxes, controls=False, board=True)
-    context.update(
-        sections=wallboard_sections(pbxes, link.queue),
-        queue_filter=link.queue,
-        ws_url=f"/ws/kiosk/{token}/",
-    )
-    return render(request, "monitor/kiosk.html", context)
+    return kiosk_page(request, scope_from_link(link), link.turn_seconds, f"/ws/kiosk/{token}/")

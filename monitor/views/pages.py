@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -17,7 +16,9 @@ from django.shortcuts import get_object_or_404, render
 from .. import tiles
 from ..forms import OriginateForm
 from ..models import Call, Endpoint, Pbx, Queue, QueueMember
+from ..scope import QUEUE_GROUP, Scope, enabled_pbx_ids, scope_from_query
 from ..state.conversations import Conversation
+from ..web_models import ExtensionGroup
 from .access import page_context, viewer_required
 
 
@@ -34,8 +35,8 @@ class Section:
 
 
 def selected_pbxes(request: HttpRequest) -> list[Pbx]:
-    """The PBXes named by ``?pbx=<id>`` (all when absent or unknown)."""
-    pbxes = list(Pbx.objects.all())
+    """The enabled PBXes named by ``?pbx=<id>`` (all enabled ones when absent or unknown)."""
+    pbxes = list(Pbx.objects.filter(enabled=True))
     wanted = request.GET.get("pbx", "")
     if wanted.isdigit():
         chosen = [p for p in pbxes if p.pk == int(wanted)]
@@ -43,50 +44,64 @@ def selected_pbxes(request: HttpRequest) -> list[Pbx]:
     return pbxes
 
 
-def wallboard_sections(pbxes: list[Pbx], queue: str = "") -> list[Section]:
+def wallboard_sections(scope: Scope) -> list[Section]:
+    """Each PBX of ``scope`` with the queues and extensions it shows."""
     sections = []
-    for pbx in pbxes:
+    for pbx in scope.pbxes():
         endpoints = Endpoint.objects.filter(pbx=pbx)
         queues = Queue.objects.filter(pbx=pbx)
-        if queue:
-            queues = queues.filter(name=queue)
-            members = QueueMember.objects.filter(pbx=pbx, queue__name=queue)
-            names = {tiles.resource_of(m.state_interface or m.interface) for m in members}
-            names |= {tiles.resource_of(m.interface) for m in members}
-            endpoints = endpoints.filter(resource__in=names)
+        queue_pks, endpoint_names = scope.queue_pks(pbx.pk), scope.resources(pbx.pk)
+        if queue_pks is not None:
+            queues = queues.filter(pk__in=queue_pks)
+        if endpoint_names is not None:
+            endpoints = endpoints.filter(resource__in=endpoint_names)
         endpoints = list(endpoints)
         for endpoint in endpoints:
             endpoint.pbx = pbx  # the same row for all, without joining it to each of thousands
         sections.append(
             Section(
                 pbx,
-                tiles.load_endpoints(endpoints, whole_pbx=not queue),
+                tiles.load_endpoints(endpoints, whole_pbx=endpoint_names is None),
                 tiles.load_queues(queues),
-                filtered=bool(queue),
+                filtered=scope.filtered,
             )
         )
     return sections
 
 
+def group_choices(pbx_ids: tuple[int, ...]) -> list[tuple[str, str]]:
+    """The wallboard's group filter: the departments, then each queue's members."""
+    groups = ExtensionGroup.objects.filter(pbx_id__in=pbx_ids).select_related("pbx")
+    several = len(pbx_ids) > 1
+    choices = [(str(g.pk), f"{g.name} ({g.pbx.name})" if several else g.name) for g in groups]
+    names = Queue.objects.filter(pbx_id__in=pbx_ids).values_list("name", flat=True)
+    choices += [(QUEUE_GROUP + n, f"members of {n}") for n in sorted(set(names))]
+    return choices
+
+
 @viewer_required
 def wallboard(request: HttpRequest) -> HttpResponse:
-    pbxes = selected_pbxes(request)
-    queue = request.GET.get("queue", "")[:80]
-    query = urlencode({"queue": queue}) if queue else ""
-    context = page_context(request, pbxes, board=True, query=query)
+    scope = scope_from_query(request.GET)
+    every = enabled_pbx_ids()
+    context = page_context(request, scope.pbxes(), board=True, scope=scope)
     context.update(
-        sections=wallboard_sections(pbxes, queue),
-        queue_filter=queue,
+        sections=wallboard_sections(scope),
+        queue_filter=next(iter(sorted(scope.queue_names or ())), ""),
+        group_filter=request.GET.getlist("group"),
         pbx_filter=request.GET.get("pbx", ""),
-        all_pbxes=Pbx.objects.all(),
-        queue_names=Queue.objects.values_list("name", flat=True).distinct().order_by("name"),
+        all_pbxes=Pbx.objects.filter(pk__in=every),
+        queue_names=Queue.objects.filter(pbx_id__in=every)
+        .values_list("name", flat=True)
+        .distinct()
+        .order_by("name"),
+        group_choices=group_choices(scope.pbx_ids),
     )
     return render(request, "monitor/wallboard.html", context)
 
 
 @viewer_required
 def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk)
+    queue = get_object_or_404(Queue.objects.select_related("pbx"), pk=pk, pbx__enabled=True)
     queue = tiles.load_queues([queue])[0]
     members = QueueMember.objects.filter(queue=queue).select_related("pbx", "queue")
     came_through = Call.objects.filter(pbx_id=queue.pbx_id, queue=queue.name)
@@ -103,7 +118,7 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @viewer_required
 def extension_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = get_object_or_404(Endpoint.objects.select_related("pbx"), pk=pk)
+    endpoint = get_object_or_404(Endpoint.objects.select_related("pbx"), pk=pk, pbx__enabled=True)
     endpoint = tiles.load_endpoints([endpoint])[0]
     context = page_context(request, [endpoint.pbx], page=f"extension:{endpoint.pk}")
     context.update(
@@ -132,10 +147,11 @@ def calls(request: HttpRequest) -> HttpResponse:
 def originate_form(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {}
     pk = request.GET.get("endpoint", "")
-    endpoint = Endpoint.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+    rows = Endpoint.objects.filter(pbx__enabled=True)
+    endpoint = rows.filter(pk=int(pk)).first() if pk.isdigit() else None
     if endpoint is not None:
         initial = {"pbx_choice": endpoint.pbx_id, "extension": endpoint.resource}
-    pbxes = list(Pbx.objects.all())
+    pbxes = list(Pbx.objects.filter(enabled=True))
     context = page_context(request, pbxes)
     context.update(form=OriginateForm(initial=initial), endpoint=endpoint)
     return render(request, "monitor/originate.html", context)

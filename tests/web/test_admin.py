@@ -119,7 +119,9 @@ def test_test_connection_shows_a_refused_login(admin_client, sim_port):
 
 
 def test_kiosk_link_is_shown_once_and_revocable(admin_client):
-    response = admin_client.post("/admin/monitor/kiosklink/add/", {"name": "Hall"}, follow=True)
+    response = admin_client.post(
+        "/admin/monitor/kiosklink/add/", {"name": "Hall", "turn_seconds": 15}, follow=True
+    )
     text = " ".join(str(m) for m in response.context["messages"])
     token = text.split("/kiosk/")[1].split("/")[0]
     link = KioskLink.objects.get(name="Hall")
@@ -130,6 +132,55 @@ def test_kiosk_link_is_shown_once_and_revocable(admin_client):
         "/admin/monitor/kiosklink/", {"action": "revoke", "_selected_action": [link.pk]}
     )
     assert KioskLink.find(token) is None
+
+
+def test_kiosk_link_says_what_its_screen_shows(admin_client, pbx):
+    from monitor.web_models import ExtensionGroup
+
+    sales = ExtensionGroup.objects.create(pbx=pbx, name="Sales", extensions="1001-1002")
+    form = admin_client.get("/admin/monitor/kiosklink/add/").content.decode()
+    assert 'name="turn_seconds"' in form and 'value="15"' in form and ">Sales</option>" in form
+    response = admin_client.post(
+        "/admin/monitor/kiosklink/add/",
+        {
+            "name": "Sales TV",
+            "pbx": pbx.pk,
+            "queues": "6500, 6501",
+            "groups": [sales.pk],
+            "turn_seconds": 20,
+        },
+    )
+    assert response.status_code == 302
+    link = KioskLink.objects.get(name="Sales TV")
+    assert link.queue_names() == {"6500", "6501"} and link.turn_seconds == 20
+    assert list(link.groups.all()) == [sales]
+
+
+def test_kiosk_link_refuses_another_pbxs_group_and_a_short_turn(admin_client, pbx):
+    from monitor.web_models import ExtensionGroup
+    from tests.web.conftest import build_pbx
+
+    branch = ExtensionGroup.objects.create(pbx=build_pbx("Branch"), name="B", extensions="1")
+    response = admin_client.post(
+        "/admin/monitor/kiosklink/add/",
+        {"name": "TV", "pbx": pbx.pk, "groups": [branch.pk], "turn_seconds": 1},
+    )
+    form = response.context["adminform"].form
+    assert "Not groups of Main: B." in form.errors["groups"][0]
+    assert "turn_seconds" in form.errors
+    assert not KioskLink.objects.exists()
+
+
+def test_extension_group_is_edited_in_the_admin(admin_client, pbx):
+    from monitor.web_models import ExtensionGroup
+
+    url = "/admin/monitor/extensiongroup/add/"
+    response = admin_client.post(url, {"pbx": pbx.pk, "name": "Sales", "extensions": "1005-1001"})
+    assert "a range is two numbers, low-high" in response.content.decode()
+    response = admin_client.post(url, {"pbx": pbx.pk, "name": "Sales", "extensions": "1001 1003"})
+    assert response.status_code == 302
+    assert ExtensionGroup.objects.get(name="Sales").resources() == {"1001", "1003"}
+    assert admin_client.get("/admin/monitor/extensiongroup/").status_code == 200
 
 
 def test_api_token_is_shown_once(admin_client):
@@ -150,7 +201,8 @@ def test_audit_log_is_read_only(admin_client, alice):
 
 def test_owner_viewer_and_stranger_cannot_use_the_admin(owner, viewer, stranger):
     for client in (owner, viewer, stranger):
-        assert client.get("/admin/monitor/pbx/").status_code == 302
+        for page in ("pbx", "kiosklink", "extensiongroup"):
+            assert client.get(f"/admin/monitor/{page}/").status_code == 302
 
 
 def test_rotate_secrets_reencrypts_with_the_first_key(pbx, settings, capsys):

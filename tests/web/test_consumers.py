@@ -207,7 +207,7 @@ async def received(communicator: WebsocketCommunicator) -> str:
 async def test_a_kiosk_link_limited_to_a_queue_hears_nothing_of_another_queue(pbx):
     sales = await sync_to_async(second_queue)(pbx)
     support = await Queue.objects.aget(pbx=pbx, name="6500")
-    link = KioskLink(name="Sales TV", pbx=pbx, queue="sales")
+    link = KioskLink(name="Sales TV", pbx=pbx, queues="sales")
     token = link.issue()
     await link.asave()
     kiosk, ok = await open_socket(f"/ws/kiosk/{token}/", [ORIGIN])
@@ -288,3 +288,32 @@ async def test_a_disabled_pbx_is_not_joined(pbx, bob):
     await everything_changed(pbx)
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+async def test_a_wallboard_filtered_by_extension_group_hears_only_its_extensions(pbx, bob):
+    from monitor.web_models import ExtensionGroup
+
+    group = await ExtensionGroup.objects.acreate(pbx=pbx, name="Front desk", extensions="1002")
+    headers = await sync_to_async(session_headers)(bob)
+    board, ok = await open_socket(f"/ws/live/?pbx={pbx.pk}&board=1&group={group.pk}", headers)
+    assert ok
+    await everything_changed(pbx)
+    seen = await received(board)
+    e1001, e1002 = [await Endpoint.objects.aget(pbx=pbx, resource=r) for r in ("1001", "1002")]
+    assert f'id="endpoint-{e1002.pk}"' in seen and f'id="endpoint-{e1001.pk}"' not in seen
+    queue = await Queue.objects.aget(pbx=pbx, name="6500")
+    assert f'id="queue-{queue.pk}"' in seen  # a department limits the extensions, not the queues
+    await board.disconnect()
+
+
+async def test_an_id_too_big_for_the_database_is_ignored(pbx, bob):
+    headers = await sync_to_async(session_headers)(bob)
+    huge = "9" * 30
+    for path in (
+        f"/ws/live/?pbx={huge}",
+        f"/ws/live/?pbx={pbx.pk}&page=queue:{huge}",
+        f"/ws/live/?pbx={huge}&board=1&group={huge}",
+    ):
+        communicator, ok = await open_socket(path, headers)
+        assert ok
+        await communicator.disconnect()

@@ -163,3 +163,37 @@ def test_kiosk_is_read_only_without_navigation(owner, pbx):
 def test_unknown_detail_pages_are_404(viewer, db):
     assert viewer.get(reverse("monitor:queue", args=[999])).status_code == 404
     assert viewer.get(reverse("monitor:extension", args=[999])).status_code == 404
+
+
+def test_wallboard_filters_by_group_and_its_socket_says_so(viewer, pbx):
+    from monitor.web_models import ExtensionGroup
+
+    sales = ExtensionGroup.objects.create(pbx=pbx, name="Sales", extensions="1002 1003")
+    html = viewer.get(f"/?group={sales.pk}").content.decode()
+    assert ">1002<" in html and ">1003<" in html and ">1001<" not in html
+    assert f'id="queue-{Queue.objects.get(name="6500").pk}"' in html  # every queue still
+    assert f"/ws/live/?pbx={pbx.pk}&amp;board=1&amp;group={sales.pk}" in html
+    assert f'<option value="{sales.pk}" selected>Sales</option>' in html
+    assert '<option value="queue:6500">members of 6500</option>' in html
+
+
+def test_wallboard_queue_filter_is_in_its_socket_url(viewer, pbx):
+    html = viewer.get("/?queue=6500").content.decode()
+    assert f"/ws/live/?pbx={pbx.pk}&amp;board=1&amp;queue=6500" in html
+
+
+def test_switched_off_pbx_disappears_from_every_page(viewer, pbx):
+    from tests.web.conftest import build_pbx
+
+    off = build_pbx("Simulator")
+    off.enabled = False
+    off.save()
+    for url in ("/", "/kiosk/", "/calls/", "/originate/", f"/?pbx={off.pk}"):
+        html = viewer.get(url).content.decode()
+        assert f'id="pbx-status-{off.pk}"' not in html and "Simulator" not in html, url
+        assert f'id="pbx-status-{pbx.pk}"' in html or url == "/originate/", url
+    queue = Queue.objects.get(pbx=off)
+    endpoint = Endpoint.objects.get(pbx=off, resource="1001")
+    assert viewer.get(f"/queues/{queue.pk}/").status_code == 404
+    assert viewer.get(f"/extensions/{endpoint.pk}/").status_code == 404
+    assert "Simulator" not in viewer.get(f"/originate/?endpoint={endpoint.pk}").content.decode()
