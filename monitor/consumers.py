@@ -81,6 +81,7 @@ class Plan:
 
     groups: list[str]
     limit: Limit | None = None
+    every: float = 0.0  # seconds between batches at most (monitor.outbox.Outbox)
 
 
 class TilesConsumer(AsyncWebsocketConsumer):
@@ -93,16 +94,18 @@ class TilesConsumer(AsyncWebsocketConsumer):
     async def join(self, plan: Plan) -> None:
         self.groups_joined = plan.groups
         self.limit = plan.limit
-        self.outbox = outbox.Outbox()
+        self.outbox = outbox.Outbox(every=plan.every)
         self.stall_timer: asyncio.TimerHandle | None = None
+        self.batch_timer: asyncio.TimerHandle | None = None
         for name in plan.groups:
             await self.channel_layer.group_add(name, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        if getattr(self, "stall_timer", None) is not None:
-            self.stall_timer.cancel()
+        for timer in (getattr(self, "stall_timer", None), getattr(self, "batch_timer", None)):
+            if timer is not None:
+                timer.cancel()
         for name in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(name, self.channel_name)
 
@@ -129,12 +132,12 @@ class TilesConsumer(AsyncWebsocketConsumer):
         items = event["items"]
         limit = self.limit
         if limit is not None:
-            if limit.scope is not None and (event.get("full") or event.get("regrouped")):
-                # Members joined or left a queue (or the PBX was read again): a board whose
-                # extensions are some queues' members may show others now; its page fetches
-                # them (its containers take no new tiles: they may not match its filters).
-                if await database_sync_to_async(limit.follow)():
-                    self.outbox.refresh = True
+            moved = limit.scope is not None and (event.get("full") or event.get("regrouped"))
+            # Members joined or left a queue (or the PBX was read again): a board whose
+            # extensions are some queues' members may show others now; its page fetches them
+            # (its containers take no new tiles: they may not match its filters).
+            if moved and await database_sync_to_async(limit.follow)():
+                self.outbox.refresh = True
             items = [item for item in items if limit.shows(item[1])]
         if not items and not event.get("full"):
             if self.outbox.refresh:
@@ -154,6 +157,15 @@ class TilesConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message)
         if self.stall_timer is None and self.outbox.inflight:
             self.stall_timer = loop.call_later(outbox.STALL_SECONDS + 1, self._check_stall)
+        if self.batch_timer is None and (self.outbox.pending or self.outbox.refresh):
+            wait = self.outbox.wait(now)
+            if wait > 0:  # the next batch, when its time comes
+                self.batch_timer = loop.call_later(wait, self._send_batch)
+
+    def _send_batch(self) -> None:
+        self.batch_timer = None
+        if not self.closing:
+            asyncio.get_running_loop().create_task(self.pump())
 
     def _check_stall(self) -> None:
         self.stall_timer = None
@@ -293,14 +305,14 @@ def _board_plan(scope: Scope, *, controls: bool) -> Plan:
     """A wallboard's groups, and its limit when its scope leaves some of its PBXes out."""
     groups = [group(p, "board", controls=controls) for p in scope.pbx_ids]
     if not scope.filtered:
-        return Plan(groups)
+        return Plan(groups, every=outbox.BOARD_EVERY)
     limit = Limit(
         all_queues=scope.queue_names is None,
         all_endpoints=not scope.limits_extensions,
         scope=scope,
     )
     limit.follow()
-    return Plan(groups, limit)
+    return Plan(groups, limit, every=outbox.BOARD_EVERY)
 
 
 def _enabled(wanted: list[int]) -> list[int]:

@@ -14,6 +14,10 @@ acknowledging each message (``static/js/fcmdash.js``):
   present), so a page that falls behind gets each tile it missed once, as it is now;
 - past :data:`PENDING_LIMIT` characters waiting, they are dropped for one ``refresh`` message:
   the page fetches its content again (one request instead of megabytes kept here);
+- a socket may send at most one batch every ``every`` seconds (wallboards: :data:`BOARD_EVERY`):
+  a change after a quiet spell goes at once, while in a busy spell the changes of that time
+  go together, each tile once, as it is then. A TV does not show ten states of a queue card a
+  second, and on a busy PBX that cut what a wallboard receives by ~~TODO~~;
 - a message unacknowledged for :data:`STALL_SECONDS` means the reader is gone or stuck:
   :meth:`Outbox.stalled` says so, and the consumer closes the socket with
   :data:`CLOSE_STALLED`, which the page answers by reloading.
@@ -35,13 +39,16 @@ WINDOW_CHARS = 256_000
 PENDING_LIMIT = 2_000_000
 STALL_SECONDS = 30.0
 CLOSE_STALLED = 4408
+BOARD_EVERY = 0.5
 REFRESH = '<template id="refresh" data-refresh></template>'
 
 
 class Outbox:
     """One socket's unsent tiles and unacknowledged messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = 0.0) -> None:
+        self.every = every
+        self.last_sent = float("-inf")
         self.pending: dict[str, str] = {}
         self.pending_chars = 0
         self.refresh = False
@@ -94,9 +101,17 @@ class Outbox:
     def take(self, now: float) -> list[str]:
         """The messages to send now, each already counted as in flight."""
         out: list[str] = []
+        if self.wait(now) > 0:
+            return out
         while self.inflight_chars < WINDOW_CHARS and (self.pending or self.refresh):
             out.append(self._next(now))
+        if out:
+            self.last_sent = now
         return out
+
+    def wait(self, now: float) -> float:
+        """Seconds until what is pending may go (``every``: at most one batch that often)."""
+        return max(0.0, self.last_sent + self.every - now)
 
     def stalled(self, now: float) -> bool:
         """Whether the oldest message in flight waits for its acknowledgement too long."""

@@ -39,9 +39,11 @@
   var LEVELS = { ok: ["OK", "\u2713"], amber: ["Attention", "\u25B2"], red: ["Critical", "\u203C"] };
 
   function level(card, t) {
+    // data-levels: callers waiting for amber, for red; seconds waited for amber, for red.
     var d = card.dataset, waited = d.oldest ? t - Number(d.oldest) : 0, waiting = Number(d.waiting);
-    if (waiting > Number(d.waitingRed) || waited > Number(d.waitRed)) return "red";
-    if (waiting > Number(d.waitingAmber) || waited > Number(d.waitAmber)) return "amber";
+    var lv = (d.levels || "").split(" ").map(Number);
+    if (waiting > lv[1] || waited > lv[3]) return "red";
+    if (waiting > lv[0] || waited > lv[2]) return "amber";
     return "ok";
   }
 
