@@ -81,7 +81,7 @@ class Plan:
 
     groups: list[str]
     limit: Limit | None = None
-    every: float = 0.0  # seconds between batches at most (monitor.outbox.Outbox)
+    rate: float = 0.0  # characters a second on average, 0: no limit (monitor.outbox.Outbox)
 
 
 class TilesConsumer(AsyncWebsocketConsumer):
@@ -94,7 +94,7 @@ class TilesConsumer(AsyncWebsocketConsumer):
     async def join(self, plan: Plan) -> None:
         self.groups_joined = plan.groups
         self.limit = plan.limit
-        self.outbox = outbox.Outbox(every=plan.every)
+        self.outbox = outbox.Outbox(rate=plan.rate)
         self.stall_timer: asyncio.TimerHandle | None = None
         self.batch_timer: asyncio.TimerHandle | None = None
         for name in plan.groups:
@@ -305,14 +305,14 @@ def _board_plan(scope: Scope, *, controls: bool) -> Plan:
     """A wallboard's groups, and its limit when its scope leaves some of its PBXes out."""
     groups = [group(p, "board", controls=controls) for p in scope.pbx_ids]
     if not scope.filtered:
-        return Plan(groups, every=outbox.BOARD_EVERY)
+        return Plan(groups, rate=outbox.BOARD_RATE)
     limit = Limit(
         all_queues=scope.queue_names is None,
         all_endpoints=not scope.limits_extensions,
         scope=scope,
     )
     limit.follow()
-    return Plan(groups, limit, every=outbox.BOARD_EVERY)
+    return Plan(groups, limit, rate=outbox.BOARD_RATE)
 
 
 def _enabled(wanted: list[int]) -> list[int]:

@@ -14,10 +14,11 @@ acknowledging each message (``static/js/fcmdash.js``):
   present), so a page that falls behind gets each tile it missed once, as it is now;
 - past :data:`PENDING_LIMIT` characters waiting, they are dropped for one ``refresh`` message:
   the page fetches its content again (one request instead of megabytes kept here);
-- a socket may send at most one batch every ``every`` seconds (wallboards: :data:`BOARD_EVERY`):
-  a change after a quiet spell goes at once, while in a busy spell the changes of that time
-  go together, each tile once, as it is then. A TV does not show ten states of a queue card a
-  second, and on a busy PBX that cut what a wallboard receives by ~~TODO~~;
+- a socket may have a budget (wallboards: :data:`BOARD_RATE` characters a second, a second's
+  worth at once): within it, each change goes at once; past it, the changes wait and go
+  together, each tile once, as it is then. A quiet PBX's wallboard is as quick as before, and
+  a busy one's costs each socket its budget and no more: a TV does not show ten states of a
+  queue card a second. A resync's full update is not held back;
 - a message unacknowledged for :data:`STALL_SECONDS` means the reader is gone or stuck:
   :meth:`Outbox.stalled` says so, and the consumer closes the socket with
   :data:`CLOSE_STALLED`, which the page answers by reloading.
@@ -39,16 +40,19 @@ WINDOW_CHARS = 256_000
 PENDING_LIMIT = 2_000_000
 STALL_SECONDS = 30.0
 CLOSE_STALLED = 4408
-BOARD_EVERY = 0.5
+BOARD_RATE = 48_000.0
 REFRESH = '<template id="refresh" data-refresh></template>'
 
 
 class Outbox:
     """One socket's unsent tiles and unacknowledged messages."""
 
-    def __init__(self, every: float = 0.0) -> None:
-        self.every = every
-        self.last_sent = float("-inf")
+    def __init__(self, rate: float = 0.0) -> None:
+        # Characters a second this socket may send on average (0: no limit), a second's worth
+        # at once.
+        self.rate = rate
+        self.credit = rate
+        self.counted_at = 0.0
         self.pending: dict[str, str] = {}
         self.pending_chars = 0
         self.refresh = False
@@ -101,17 +105,22 @@ class Outbox:
     def take(self, now: float) -> list[str]:
         """The messages to send now, each already counted as in flight."""
         out: list[str] = []
-        if self.wait(now) > 0:
+        full = bool(self.full)  # a resync's tiles go at once, and cost no budget
+        if not full and self.wait(now) > 0:
             return out
         while self.inflight_chars < WINDOW_CHARS and (self.pending or self.refresh):
             out.append(self._next(now))
-        if out:
-            self.last_sent = now
+        if out and self.rate and not full:
+            self.credit -= sum(map(len, out))
         return out
 
     def wait(self, now: float) -> float:
-        """Seconds until what is pending may go (``every``: at most one batch that often)."""
-        return max(0.0, self.last_sent + self.every - now)
+        """Seconds until what is pending may go: 0 unless the socket spent its budget."""
+        if not self.rate:
+            return 0.0
+        self.credit = min(self.rate, self.credit + (now - self.counted_at) * self.rate)
+        self.counted_at = now
+        return 0.0 if self.credit > 0 else -self.credit / self.rate
 
     def stalled(self, now: float) -> bool:
         """Whether the oldest message in flight waits for its acknowledgement too long."""

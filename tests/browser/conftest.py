@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,7 +248,14 @@ class WorkerThread:
         if self.pool is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.pool.stop)
         self._thread.join(20)
-        assert not self._thread.is_alive(), "the worker thread did not stop"
+        if self._thread.is_alive():
+            frames = sys._current_frames()
+            stacks = [
+                f"--- {t.name}\n" + "".join(traceback.format_stack(frames[t.ident]))
+                for t in threading.enumerate()
+                if t.ident in frames and t is not threading.current_thread()
+            ]
+            raise AssertionError("the worker thread did not stop:\n" + "\n".join(stacks))
         assert self.error is None, self.error
 
 
