@@ -342,6 +342,8 @@ async def clients_child() -> None:
             break
         if line == b"peek":
             print(json.dumps([[s.count, s.probe_max, s.connected] for s in states]), flush=True)
+        elif line == b"traffic":
+            print(json.dumps([[s.count, s.bytes] for s in states]), flush=True)
         else:
             print(json.dumps([s.report() for s in states]), flush=True)
     for task in tasks:
@@ -392,6 +394,10 @@ class Clients:
         for p in self.procs:
             out += json.loads(self._line(p))
         return out
+
+    def traffic(self) -> list[tuple[int, int]]:
+        """Each client's messages and bytes since the last report, now."""
+        return [tuple(t) for t in self._ask("traffic")]
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
@@ -631,15 +637,21 @@ def run_step(args, rate, st, pbx_id, probe, clients, procs) -> dict[str, Any]:  
     sent: list[tuple[int, float]] = []
     n0 = int(time.time() * 10) % 10**8 * 1000  # probe numbers only grow, across steps
     cpu = {name: (pids, sum(map(cpu_seconds, pids))) for name, pids in who(procs, clients)}
+    traffic_before = clients.traffic()
     started = time.monotonic()
     st.call(scenario.start)
     while time.monotonic() - started < args.seconds:
         n = n0 + len(sent) + 1
         sent.append((n, st.call(send_probe, n)))
         time.sleep(max(0.0, started + len(sent) * args.probe_every - time.monotonic()))
+    # What arrived while the scenario ran, over the same window (not the drain afterwards).
+    traffic = [
+        (count - count0, size - size0)
+        for (count, size), (count0, size0) in zip(clients.traffic(), traffic_before, strict=True)
+    ]
+    window = time.monotonic() - started
     st.call(scenario.stop)
     st.call(pbx.calls.reset)  # no timer fires any more: the PBX stands still
-    window = time.monotonic() - started
     busy = {
         name: round(100 * (sum(map(cpu_seconds, pids)) - was) / window)
         for name, (pids, was) in cpu.items()
@@ -653,6 +665,8 @@ def run_step(args, rate, st, pbx_id, probe, clients, procs) -> dict[str, Any]:  
     after = worker_counters(pbx_id)
     for p in procs:
         p.check()
+    for report, (count, size) in zip(reports, traffic, strict=True):
+        report["count"], report["bytes"] = count, size
     figures = step_figures(rate, window, sent, reports, clients.specs, emitted, calls)
     counters = {k: after[k] - before[k] for k in after}
     tiles_ok, tiles_checked, tile_errors = check_tiles(pbx_id, reports, clients.specs)

@@ -107,3 +107,27 @@ def test_an_ordinary_update_is_split_too_without_markers():
         for m in taken:
             box.ack(ack_of(m))
     assert len(messages) >= 5 and not any("data-full" in m for m in messages)
+
+
+def test_a_budget_sends_the_first_change_at_once_and_batches_past_it():
+    box = Outbox(rate=10_000)
+    box.add([tile(1, "a" * 6_000)])
+    assert len(box.take(now=100.0)) == 1  # within the budget: at once
+    sent = 1
+    for version in range(20):  # a busy fifth of a second: 20 versions of two tiles
+        box.add([tile(1, f"v{version}" + "a" * 6_000), tile(2, f"w{version}")])
+        for message in box.take(now=100.0 + version / 100):
+            sent += 1
+            box.ack(ack_of(message))
+    assert sent == 2  # a second's worth (10,000 characters) went, the rest waits
+    wait = box.wait(100.2)
+    assert 0 < wait <= 1.0
+    (batch,) = box.take(now=100.2 + wait)
+    assert "v19" in batch and "w19" in batch and "v18" not in batch  # each tile once, newest
+
+
+def test_a_full_update_is_not_held_back_by_the_budget():
+    box = Outbox(rate=1_000)
+    box.add([tile(n, "x" * 900) for n in range(100)], full="1-abc")
+    sent = box.take(now=0.0)
+    assert sent and box.credit == 1_000  # cost nothing
