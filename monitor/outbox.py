@@ -108,8 +108,12 @@ class Outbox:
         full = bool(self.full)  # a resync's tiles go at once, and cost no budget
         if not full and self.wait(now) > 0:
             return out
+        budget = self.credit if self.rate and not full else float("inf")
         while self.inflight_chars < WINDOW_CHARS and (self.pending or self.refresh):
-            out.append(self._next(now))
+            if out and budget <= 0:  # spent: the rest when the budget has grown again
+                break
+            out.append(self._next(now, limit=min(MAX_MESSAGE_CHARS, max(budget, 1))))
+            budget -= len(out[-1])
         if out and self.rate and not full:
             self.credit -= sum(map(len, out))
         return out
@@ -120,7 +124,7 @@ class Outbox:
             return 0.0
         self.credit = min(self.rate, self.credit + (now - self.counted_at) * self.rate)
         self.counted_at = now
-        return 0.0 if self.credit > 0 else -self.credit / self.rate
+        return 0.0 if self.credit > -1 else -self.credit / self.rate  # -1: rounding
 
     def stalled(self, now: float) -> bool:
         """Whether the oldest message in flight waits for its acknowledgement too long."""
@@ -131,12 +135,12 @@ class Outbox:
         """When the oldest message still in flight was sent; None when none is."""
         return next(iter(self.inflight.values()))[2] if self.inflight else None
 
-    def _next(self, now: float) -> str:
+    def _next(self, now: float, limit: float = MAX_MESSAGE_CHARS) -> str:
         if self.refresh:
             self.refresh = False
             parts = [REFRESH]
         else:
-            parts = self._take_parts()
+            parts = self._take_parts(limit)
         self.seq += 1
         nonce = secrets.token_hex(4)
         message = f"<!--{self.seq} {nonce}-->\n" + "\n".join(parts)
@@ -144,12 +148,13 @@ class Outbox:
         self.inflight_chars += len(message)
         return message
 
-    def _take_parts(self) -> list[str]:
+    def _take_parts(self, limit: float) -> list[str]:
+        """The oldest pending tiles, under ``limit`` characters (one at least)."""
         parts: list[str] = []
         size = 0
         while self.pending:
             tile_id, html = next(iter(self.pending.items()))
-            if parts and size + len(html) > MAX_MESSAGE_CHARS:
+            if parts and size + len(html) > limit:
                 break
             self._drop(tile_id)
             parts.append(html)

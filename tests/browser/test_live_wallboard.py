@@ -521,3 +521,39 @@ def test_a_socket_must_come_from_the_sites_own_origin(settings, host, origin, pr
     headers += [(b"host", host.encode())] if host else []
     headers += [(b"x-forwarded-proto", proto.encode())] if proto else []
     assert same_origin({"type": "websocket", "headers": headers}) is accepted
+
+
+def test_a_kiosk_link_limited_to_a_queue_receives_nothing_of_another_queue(
+    open_page, live_pbx, daphne_url
+):
+    """What arrives on the TV's socket, frame by frame, while both queues take calls."""
+    link = KioskLink(name="Support TV", pbx=live_pbx.pbx, queues="6501")
+    token = link.issue()
+    link.save()
+    frames: list[str] = []
+    page = open_page(None, "/", viewport={"width": 1920, "height": 1080})
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(data)))
+    page.goto(f"{daphne_url}/kiosk/{token}/")
+    page.wait_for_selector(LIVE)
+    sales, support = (Queue.objects.get(pbx=live_pbx.pbx, name=n) for n in ("6500", "6501"))
+    pbx = sim_pbx(live_pbx)
+    # Sales (6500) rings its agents 1001-1004; support (6501) is 1002, 1003 and 1005.
+    live_pbx.sim.call(pbx.calls.trunk_call, "+31201110001", "6500")
+    live_pbx.sim.call(pbx.calls.trunk_call, "+31202220002", "6501")
+    live_pbx.sim.call(pbx.calls.phone_call, "1004", "1001")
+    support_card = page.locator(f"#queue-{support.pk}")
+    expect(support_card.locator(".stat--big dd").first).not_to_have_text("0")
+    ext_1004 = endpoint_pk(live_pbx, "1004")
+    live_pbx.wait_for(
+        lambda: Endpoint.objects.get(pk=ext_1004).state != "not_inuse" or None,
+        "1004's call to reach the mirror",
+    )
+    expect(tile(page, live_pbx.pbx.pk, "1005")).to_have_count(1)
+    received = "\n".join(frames)
+    assert f'id="queue-{support.pk}"' in received  # it hears its own queue
+    assert f'id="queue-{sales.pk}"' not in received
+    assert "+31201110001" not in received  # sales' caller
+    for other in ("1001", "1004"):  # extensions only sales has
+        assert f'id="endpoint-{endpoint_pk(live_pbx, other)}"' not in received
+    assert 'id="member-' not in received and 'id="caller-' not in received
+    expect(page.locator(f"#queue-{sales.pk}")).to_have_count(0)
