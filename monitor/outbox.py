@@ -14,8 +14,8 @@ acknowledging each message (``static/js/fcmdash.js``):
   present), so a page that falls behind gets each tile it missed once, as it is now;
 - past :data:`PENDING_LIMIT` characters waiting, they are dropped for one ``refresh`` message:
   the page fetches its content again (one request instead of megabytes kept here);
-- a socket may have a budget (wallboards: :data:`BOARD_RATE` characters a second, a second's
-  worth at once): within it, each change goes at once; past it, the changes wait and go
+- a socket may have a budget (wallboards: :data:`BOARD_RATE` characters a second, a quarter
+  second's worth at once): within it, each change goes at once; past it, the changes wait and go
   together, each tile once, as it is then. A quiet PBX's wallboard is as quick as before, and
   a busy one's costs each socket its budget and no more: a TV does not show ten states of a
   queue card a second. A resync's full update is not held back;
@@ -40,7 +40,8 @@ WINDOW_CHARS = 256_000
 PENDING_LIMIT = 2_000_000
 STALL_SECONDS = 30.0
 CLOSE_STALLED = 4408
-BOARD_RATE = 48_000.0
+BOARD_RATE = 40_000.0
+BURST_SECONDS = 0.25
 REFRESH = '<template id="refresh" data-refresh></template>'
 
 
@@ -48,10 +49,11 @@ class Outbox:
     """One socket's unsent tiles and unacknowledged messages."""
 
     def __init__(self, rate: float = 0.0) -> None:
-        # Characters a second this socket may send on average (0: no limit), a second's worth
-        # at once.
+        # Characters a second this socket may send on average (0: no limit), BURST_SECONDS'
+        # worth at once.
         self.rate = rate
-        self.credit = rate
+        self.burst = rate * BURST_SECONDS
+        self.credit = self.burst
         self.counted_at = 0.0
         self.pending: dict[str, str] = {}
         self.pending_chars = 0
@@ -108,12 +110,11 @@ class Outbox:
         full = bool(self.full)  # a resync's tiles go at once, and cost no budget
         if not full and self.wait(now) > 0:
             return out
-        budget = self.credit if self.rate and not full else float("inf")
+        # All that waits goes in one batch, even past what is left of the budget: the socket
+        # then waits the longer before the next one. Cut to the budget instead, a busy PBX's
+        # tiles trickled out one a message, the newest behind all the others.
         while self.inflight_chars < WINDOW_CHARS and (self.pending or self.refresh):
-            if out and budget <= 0:  # spent: the rest when the budget has grown again
-                break
-            out.append(self._next(now, limit=min(MAX_MESSAGE_CHARS, max(budget, 1))))
-            budget -= len(out[-1])
+            out.append(self._next(now))
         if out and self.rate and not full:
             self.credit -= sum(map(len, out))
         return out
@@ -122,7 +123,7 @@ class Outbox:
         """Seconds until what is pending may go: 0 unless the socket spent its budget."""
         if not self.rate:
             return 0.0
-        self.credit = min(self.rate, self.credit + (now - self.counted_at) * self.rate)
+        self.credit = min(self.burst, self.credit + (now - self.counted_at) * self.rate)
         self.counted_at = now
         return 0.0 if self.credit > -1 else -self.credit / self.rate  # -1: rounding
 
@@ -135,12 +136,12 @@ class Outbox:
         """When the oldest message still in flight was sent; None when none is."""
         return next(iter(self.inflight.values()))[2] if self.inflight else None
 
-    def _next(self, now: float, limit: float = MAX_MESSAGE_CHARS) -> str:
+    def _next(self, now: float) -> str:
         if self.refresh:
             self.refresh = False
             parts = [REFRESH]
         else:
-            parts = self._take_parts(limit)
+            parts = self._take_parts()
         self.seq += 1
         nonce = secrets.token_hex(4)
         message = f"<!--{self.seq} {nonce}-->\n" + "\n".join(parts)
@@ -148,13 +149,13 @@ class Outbox:
         self.inflight_chars += len(message)
         return message
 
-    def _take_parts(self, limit: float) -> list[str]:
-        """The oldest pending tiles, under ``limit`` characters (one at least)."""
+    def _take_parts(self) -> list[str]:
+        """The oldest pending tiles, under MAX_MESSAGE_CHARS characters (one at least)."""
         parts: list[str] = []
         size = 0
         while self.pending:
             tile_id, html = next(iter(self.pending.items()))
-            if parts and size + len(html) > limit:
+            if parts and size + len(html) > MAX_MESSAGE_CHARS:
                 break
             self._drop(tile_id)
             parts.append(html)

@@ -110,18 +110,18 @@ def test_an_ordinary_update_is_split_too_without_markers():
 
 
 def test_a_budget_sends_the_first_change_at_once_and_batches_past_it():
-    box = Outbox(rate=10_000)
+    box = Outbox(rate=40_000)  # 10,000 characters at once
     box.add([tile(1, "a" * 6_000)])
     assert len(box.take(now=100.0)) == 1  # within the budget: at once
     sent = 1
-    for version in range(20):  # a busy fifth of a second: 20 versions of two tiles
+    for version in range(20):  # a burst: 20 versions of two tiles at once
         box.add([tile(1, f"v{version}" + "a" * 6_000), tile(2, f"w{version}")])
-        for message in box.take(now=100.0 + version / 100):
+        for message in box.take(now=100.0):
             sent += 1
             box.ack(ack_of(message))
-    assert sent == 2  # a second's worth (10,000 characters) went, the rest waits
-    now = 100.2
-    assert 0 < box.wait(now) <= 1.0
+    assert sent == 2  # a quarter second's worth (10,000 characters) went, the rest waits
+    now = 100.0
+    assert 0 < box.wait(now) <= 0.5
     later = []
     while box.pending:
         now += box.wait(now)
@@ -129,14 +129,12 @@ def test_a_budget_sends_the_first_change_at_once_and_batches_past_it():
             later.append(message)
             box.ack(ack_of(message))
     text = "".join(later)
-    # At 10,000 characters a second and a second's worth at once (one tile may overdraw it).
-    assert len(text) + 2 * 6_100 <= 10_000 * (now - 100.0) + 10_000 + 6_100
-    assert text.count('id="endpoint-1"') == 1 and text.count('id="endpoint-2"') == 1
+    assert len(later) == 1 and text.count('id="endpoint-1"') == 1  # one batch: all that waited
     assert "v19" in text and "w19" in text and "v18" not in text  # each tile once, newest
 
 
 def test_a_full_update_is_not_held_back_by_the_budget():
-    box = Outbox(rate=1_000)
+    box = Outbox(rate=4_000)
     box.add([tile(n, "x" * 900) for n in range(100)], full="1-abc")
     sent = box.take(now=0.0)
     assert sent and box.credit == 1_000  # cost nothing
