@@ -728,23 +728,39 @@ def reset_pbx(st: Any, pbx_id: int) -> None:
     settle(st, pbx_id, 30.0)
 
 
+def probe_lags(report: dict[str, Any], sent: list[tuple[int, float]]) -> tuple[list[float], int]:
+    """Seconds from each probe to the client's first message showing it (or a later one), and
+    how many probes it never got."""
+    lags: list[float] = []
+    undelivered = 0
+    seen = report["seen"]  # ascending probe numbers
+    i = 0
+    for n, at in sent:
+        while i < len(seen) and seen[i][0] < n:
+            i += 1
+        if i == len(seen):
+            undelivered += 1
+        else:
+            lags.append(seen[i][1] - at)
+    return lags, undelivered
+
+
+def percentile_ms(lags: list[float], p: float) -> float | None:
+    lags = sorted(lags)
+    return round(1000 * lags[min(len(lags) - 1, int(p * len(lags)))], 1) if lags else None
+
+
 def step_figures(rate, window, sent, reports, specs, emitted, calls) -> dict[str, Any]:  # noqa: ANN001
     lags: list[float] = []
     undelivered = 0
     for report in reports:
-        seen = report["seen"]  # ascending probe numbers
-        i = 0
-        for n, at in sent:
-            while i < len(seen) and seen[i][0] < n:
-                i += 1
-            if i == len(seen):
-                undelivered += 1
-            else:
-                lags.append(seen[i][1] - at)
+        got, missed = probe_lags(report, sent)
+        lags += got
+        undelivered += missed
     lags.sort()
 
     def pct(p: float) -> float | None:
-        return round(1000 * lags[min(len(lags) - 1, int(p * len(lags)))], 1) if lags else None
+        return percentile_ms(lags, p)
 
     return {
         "calls_per_s": rate,
@@ -758,12 +774,12 @@ def step_figures(rate, window, sent, reports, specs, emitted, calls) -> dict[str
         "max_ms": round(1000 * lags[-1], 1) if lags else None,
         "messages_per_client_s": round(statistics.fmean(r["count"] for r in reports) / window, 1),
         "kb_per_client_s": round(statistics.fmean(r["bytes"] for r in reports) / window / 1e3, 1),
-        "per_kind": per_kind(reports, specs, window),
+        "per_kind": per_kind(reports, specs, window, sent),
     }
 
 
-def per_kind(reports, specs, window: float) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    """Messages/s and kB/s per client, by the kind of page the client stands for."""
+def per_kind(reports, specs, window: float, sent) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+    """Messages/s, kB/s and probe latency per client, by the kind of page it stands for."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for report, spec in zip(reports, specs, strict=True):
         by_kind.setdefault(spec["kind"], []).append(report)
@@ -774,6 +790,8 @@ def per_kind(reports, specs, window: float) -> dict[str, dict[str, float]]:  # n
             "messages_per_s": round(statistics.fmean(r["count"] for r in rs) / window, 1),
             "kb_per_s": round(statistics.fmean(r["bytes"] for r in rs) / window / 1e3, 1),
         }
+        lags = [lag for r in rs for lag in probe_lags(r, sent)[0]]
+        out[kind] |= {"p50_ms": percentile_ms(lags, 0.5), "p99_ms": percentile_ms(lags, 0.99)}
         checked = next((r["tile_bytes"] for r in rs if "tile_bytes" in r), None)
         if checked is not None:  # what the bytes were, from the kind's checking client
             out[kind]["kb_per_s_by_tile"] = {
@@ -875,6 +893,7 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{key.split('_')[1]} clients at {s['calls_per_s']:.0f} calls/s, per client: "
                 + "; ".join(
                     f"{kind} ({k['clients']}) {k['kb_per_s']:.1f} kB/s {k['messages_per_s']} msg/s"
+                    f" p50 {k['p50_ms']} p99 {k['p99_ms']} ms"
                     for kind, k in s["per_kind"].items()
                 )
             )

@@ -246,6 +246,9 @@ FCMDASH_LOG_LEVEL = envchoice("FCMDASH_LOG_LEVEL", "INFO", LOG_LEVELS)
 # /healthz fails a PBX whose worker has not reported for this many seconds (it reports about
 # once a second): a killed worker leaves its PBX marked connected.
 FCMDASH_HEALTH_MAX_AGE = envint("FCMDASH_HEALTH_MAX_AGE", 10, minimum=2)
+# Characters a second a wallboard's or kiosk's socket may take on average (monitor/outbox.py);
+# 0: no budget. A busy PBX's boards then batch their changes instead of taking more.
+FCMDASH_BOARD_RATE = envint("FCMDASH_BOARD_RATE", 40_000, minimum=0)
 
 INSTALLED_APPS = [
     # First, so that `runserver` is Daphne's ASGI server.

@@ -305,14 +305,14 @@ def _board_plan(scope: Scope, *, controls: bool) -> Plan:
     """A wallboard's groups, and its limit when its scope leaves some of its PBXes out."""
     groups = [group(p, "board", controls=controls) for p in scope.pbx_ids]
     if not scope.filtered:
-        return Plan(groups, rate=outbox.BOARD_RATE)
+        return Plan(groups, rate=settings.FCMDASH_BOARD_RATE)
     limit = Limit(
         all_queues=scope.queue_names is None,
         all_endpoints=not scope.limits_extensions,
         scope=scope,
     )
     limit.follow()
-    return Plan(groups, limit, rate=outbox.BOARD_RATE)
+    return Plan(groups, limit, rate=settings.FCMDASH_BOARD_RATE)
 
 
 def _enabled(wanted: list[int]) -> list[int]:

@@ -14,11 +14,12 @@ acknowledging each message (``static/js/fcmdash.js``):
   present), so a page that falls behind gets each tile it missed once, as it is now;
 - past :data:`PENDING_LIMIT` characters waiting, they are dropped for one ``refresh`` message:
   the page fetches its content again (one request instead of megabytes kept here);
-- a socket may have a budget (wallboards: :data:`BOARD_RATE` characters a second, a quarter
-  second's worth at once): within it, each change goes at once; past it, the changes wait and go
-  together, each tile once, as it is then. A quiet PBX's wallboard is as quick as before, and
-  a busy one's costs each socket its budget and no more: a TV does not show ten states of a
-  queue card a second. A resync's full update is not held back;
+- a socket may have a budget (wallboards: ``FCMDASH_BOARD_RATE``, by default 40,000
+  characters a second, a quarter second's worth at once): within it, each change goes at once;
+  past it, the changes wait and go together, each tile once, as it is then. A quiet PBX's
+  wallboard is as quick as before, and a busy one's costs each socket its budget and no more:
+  a TV does not show ten states of a queue card a second. A resync's full update is not held
+  back;
 - a message unacknowledged for :data:`STALL_SECONDS` means the reader is gone or stuck:
   :meth:`Outbox.stalled` says so, and the consumer closes the socket with
   :data:`CLOSE_STALLED`, which the page answers by reloading.
@@ -40,7 +41,6 @@ WINDOW_CHARS = 256_000
 PENDING_LIMIT = 2_000_000
 STALL_SECONDS = 30.0
 CLOSE_STALLED = 4408
-BOARD_RATE = 40_000.0
 BURST_SECONDS = 0.25
 REFRESH = '<template id="refresh" data-refresh></template>'
 
