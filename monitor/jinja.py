@@ -37,7 +37,7 @@ from .templatetags.monitor_tags import (
 )
 
 # Characters of one value a tile shows at most.
-MAX_SHOWN = 120
+MAX_SHOWN = 200
 
 
 def escape(value: Any) -> str:
