@@ -29,6 +29,7 @@ SHAPE = (
     (1.00, 0.45),
 )
 LUNCH = (0.40, 0.55)  # phases when a break is a lunch break
+AGENT_SHARE = 0.75  # of a demo's extensions, agents in a queue; the rest are back office
 
 
 def _raw(phase: float) -> float:
@@ -70,3 +71,9 @@ def queue_call_rate(agents: float, handling: float, *, beta: float = 0.5) -> flo
     """Calls per second a queue of ``agents`` can take over the day, when a call keeps an agent
     ``handling`` seconds: its peak hour is sized by :func:`carried_load`."""
     return carried_load(agents, beta) / PEAK / handling
+
+
+def team_size(extensions: int, queues: int) -> int:
+    """Agents per queue of a demo of this size: :data:`AGENT_SHARE` of the extensions dealt
+    out over the queues, at least one each (0 without queues)."""
+    return max(1, int(extensions * AGENT_SHARE) // queues) if queues else 0

@@ -65,6 +65,7 @@ class ScenarioConfig:
     day_start: float = 0.0  # the phase of the day the scenario starts at, 0..1
     burst_rate: float = 0.0  # bursts per second: one queue gets burst_factor x its calls
     burst_factor: float = 4.0
+    first_burst: float = 0.0  # simulated second of a first burst, whatever the dice say; 0: none
     burst_length: tuple[float, float] = (40.0, 100.0)
 
     @classmethod
@@ -77,21 +78,23 @@ class ScenarioConfig:
             talk=(10.0, 110.0),
             internal_talk=(5.0, 60.0),
             queue_share=0.85,
-            patience=(30.0, 120.0),
+            patience=(5.0, 100.0),
             abandon_share=0.3,
             no_answer_share=0.05,
             break_length=(60.0, 300.0),
             max_paused_share=0.34,
             day_length=day_length,
             day_start=0.08,
-            burst_factor=5.0,
+            burst_factor=8.0,
             burst_length=(30.0, 60.0),
+            # A newcomer's first minutes include a queue in trouble: at the morning peak.
+            first_burst=0.15 * day_length,
         )
         agents = _agents(pbx)
         # An agent takes a break about three times a day, for about three minutes.
         config.pause_rate = len(agents) * 3.0 / day_length
-        # A burst now and then somewhere: about two a day, whatever the size.
-        config.burst_rate = 2.0 / day_length
+        # Another burst somewhere about once a day, whatever the size.
+        config.burst_rate = 1.0 / day_length
         config.call_rate = demo_call_rate(pbx, config) if call_rate is None else call_rate
         return config
 
@@ -223,7 +226,8 @@ class Scenario:
         cfg, rng = self.config, self.bursts
         if self.burst is not None and self.elapsed >= self.burst[1]:
             self.burst = None
-        if self.burst is None and rng.random() < cfg.burst_rate * TICK:
+        due = cfg.first_burst and self.elapsed - TICK < cfg.first_burst <= self.elapsed
+        if self.burst is None and (rng.random() < cfg.burst_rate * TICK or due):
             queues = sorted(self._queues())
             if queues:
                 self.burst = (rng.choice(queues), self.elapsed + rng.uniform(*cfg.burst_length))

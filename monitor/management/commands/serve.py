@@ -24,13 +24,13 @@ from django.core.management.base import BaseCommand, CommandError
 from monitor.ami.config import AmiConfig, parse_ami_url
 from monitor.models import Pbx
 from monitor.runner import WorkerPool
+from monitor.sim.day import team_size
 
 log = logging.getLogger(__name__)
 
 SIM_NAME = "Simulator"
 # A call centre big enough to look like one on the wallboard.
 SIM_EXTENSIONS, SIM_QUEUES, SIM_SEED = 24, 3, 7
-AGENT_SHARE = 0.75  # of the extensions, agents in a queue; the rest are back office
 
 
 class Command(BaseCommand):
@@ -174,12 +174,11 @@ class _Background:
 
 
 def sim_size(options: dict) -> dict[str, int]:
-    """The simulator's size from the command's options; members per queue default to
-    :data:`AGENT_SHARE` of the extensions spread over the queues (at least one each)."""
+    """The simulator's size from the command's options (members: :func:`team_size`)."""
     extensions, queues = options["extensions"], options["queues"]
     members = options["members_per_queue"]
     if members is None:
-        members = max(1, int(extensions * AGENT_SHARE) // queues) if queues else 0
+        members = team_size(extensions, queues)
     return {
         "extensions": extensions,
         "queues": queues,
