@@ -337,12 +337,14 @@ class Scenario:
         if member.paused:
             pbx.queue_pause(member.interface, False)
         elif not member.in_call and member.ringing is None and self._may_pause(member.interface):
-            reasons = ("Lunch",) if day.is_lunch(self.phase()) else BREAKS
-            if not self.config.day_length:
-                reasons = REASONS
-            pbx.queue_pause(member.interface, True, reason=rng.choice(reasons))
+            pbx.queue_pause(member.interface, True, reason=rng.choice(self._reasons()))
             self._later(rng.uniform(*self.config.break_length), self._unpause, member.interface)
         pbx.calls.queue_ring_all()
+
+    def _reasons(self) -> tuple[str, ...]:
+        if not self.config.day_length:
+            return REASONS
+        return ("Lunch",) if day.is_lunch(self.phase()) else BREAKS
 
     def _may_pause(self, interface: str) -> bool:
         limit = self.config.max_paused_share
