@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from monitor.sim import cli
 from monitor.sim.day import team_size
 from monitor.sim.scenario import Scenario, ScenarioConfig
 from monitor.sim.server import PbxSimulator
@@ -155,3 +156,14 @@ async def test_the_old_demo_load_is_not_a_normal_day():
     day = await run_day(24, 3, length=DAY / 3, config=old)
     print(day.summary())
     assert any("red" in p or "grows" in p for p in problems(day))
+
+
+def test_pbxsim_day_option_plays_the_demo_day():
+    sim = PbxSimulator(extensions=300, queues=12, members_per_queue=18, seed=SEED)
+    day = cli.scenario_config(sim, vars(cli.parser().parse_args(["--day"])))
+    assert day.day_length and day.burst_rate and 1.0 < day.call_rate < 4.0
+    assert day.call_rate == ScenarioConfig.day(sim.pbx).call_rate
+    flat = cli.scenario_config(sim, vars(cli.parser().parse_args([])))
+    assert (flat.call_rate, flat.day_length) == (0.5, 0.0)
+    given = cli.scenario_config(sim, vars(cli.parser().parse_args(["--day", "--call-rate", "3"])))
+    assert given.call_rate == 3.0
