@@ -63,10 +63,10 @@ class ScenarioConfig:
     max_paused_share: float = 1.0  # of a queue's members on a break at once
     day_length: float = 0.0  # seconds of one day's curve (monitor.sim.day); 0: a flat rate
     day_start: float = 0.0  # the phase of the day the scenario starts at, 0..1
-    burst_rate: float = 0.0  # bursts per second: one queue gets burst_factor x its calls
-    burst_factor: float = 4.0
+    burst_rate: float = 0.0  # bursts per second, each on the queue that had the fewest so far
+    burst_size: float = 10.0  # callers a burst leaves waiting, over the queue's free agents
     first_burst: float = 0.0  # simulated second of a first burst, whatever the dice say; 0: none
-    burst_length: tuple[float, float] = (40.0, 100.0)
+    burst_length: tuple[float, float] = (30.0, 60.0)  # seconds over which its calls arrive
 
     @classmethod
     def day(
@@ -85,10 +85,10 @@ class ScenarioConfig:
             max_paused_share=0.34,
             day_length=day_length,
             day_start=0.08,
-            burst_factor=8.0,
+            burst_size=10.0,
             burst_length=(30.0, 60.0),
-            # A newcomer's first minutes include a queue in trouble: at the morning peak.
-            first_burst=0.15 * day_length,
+            # A newcomer's first minutes include a queue in trouble, before the morning peak.
+            first_burst=0.08 * day_length,
         )
         agents = _agents(pbx)
         # An agent takes a break about three times a day, for about three minutes.
@@ -132,7 +132,10 @@ class Scenario:
         self.staff = random.Random(seed + 2)  # agents' pauses, phones' registrations
         self.bursts = random.Random(seed + 3)  # which queue gets a burst of calls, and when
         self.elapsed = 0.0  # simulated seconds the scenario has run
-        self.burst: tuple[str, float] | None = None  # (queue, simulated second it ends)
+        # (queue, simulated second it ends, extra calls per second) of the burst going on.
+        self.burst: tuple[str, float, float] | None = None
+        self.bursts_by_queue: dict[str, int] = {}
+        self._burst_due = 0.0  # calls of the burst owed so far, not yet placed
         self.calls_started = 0
         self.calls_ended = 0
         # (kind, from, to) of the first LOG_LIMIT calls placed (tests compare runs by them).
@@ -228,15 +231,29 @@ class Scenario:
             self.burst = None
         due = cfg.first_burst and self.elapsed - TICK < cfg.first_burst <= self.elapsed
         if self.burst is None and (rng.random() < cfg.burst_rate * TICK or due):
-            queues = sorted(self._queues())
-            if queues:
-                self.burst = (rng.choice(queues), self.elapsed + rng.uniform(*cfg.burst_length))
+            self.burst = self._new_burst()
         if self.burst is not None:
-            # The burst queue's share of the rate, again (burst_factor - 1) times.
-            share = cfg.queue_share / max(1, len(self._queues()))
-            extra = cfg.call_rate * self.load() * share * (cfg.burst_factor - 1) * TICK
-            for _ in range(self._poisson_from(rng, extra)):
+            # Evenly, not by chance: a burst that happens to bring few calls is no burst.
+            self._burst_due += self.burst[2] * TICK
+            while self._burst_due >= 1.0:
+                self._burst_due -= 1.0
                 self._queue_call(self.burst[0], rng)
+
+    def _new_burst(self) -> tuple[str, float, float] | None:
+        """The next burst: on a queue that had the fewest (an outage hits another team each
+        time), as many calls over ``burst_length`` as the queue has free agents, and
+        ``burst_size`` more. Sized by the team, not by the rate: the card turns red (more than
+        6 waiting) at any size, and a big team clears it sooner, as it would."""
+        cfg, rng = self.config, self.bursts
+        queues = sorted(self._queues())
+        if not queues:
+            return None
+        fewest = min(self.bursts_by_queue.get(q, 0) for q in queues)
+        queue = rng.choice([q for q in queues if self.bursts_by_queue.get(q, 0) == fewest])
+        self.bursts_by_queue[queue] = fewest + 1
+        length = rng.uniform(*cfg.burst_length)
+        free = sum(1 for m in self.pbx.queues[queue].members.values() if self.pbx.calls.free(m))
+        return queue, self.elapsed + length, (free + cfg.burst_size) / length
 
     def _queues(self) -> list[str]:
         return [q for q in self.pbx.queues if not self.config.queues or q in self.config.queues]
