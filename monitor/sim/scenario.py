@@ -91,7 +91,8 @@ class ScenarioConfig:
             first_burst=0.08 * day_length,
         )
         agents = _agents(pbx)
-        # An agent takes a break about three times a day, for about three minutes.
+        # Each agent thinks of a break about three times a day (on a call, or with a third of
+        # the team away, it waits for the next time), and stays away about three minutes.
         config.pause_rate = len(agents) * 3.0 / day_length
         # Another burst somewhere about once a day, whatever the size.
         config.burst_rate = 1.0 / day_length
