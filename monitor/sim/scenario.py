@@ -346,7 +346,7 @@ class Scenario:
     # -- agents and phones --------------------------------------------------------------------
     def _toggle_pause(self) -> None:
         """A random agent back from a break early, or off on one: after the call it is on,
-        and only while few enough of each of its teams are away."""
+        and only when its teams can spare it (:meth:`_may_pause`)."""
         pbx, rng = self.pbx, self.staff
         queues = [q for q in pbx.queues.values() if q.members]
         if not queues:
@@ -365,11 +365,13 @@ class Scenario:
         return ("Lunch",) if day.is_lunch(self.phase()) else BREAKS
 
     def _may_pause(self, interface: str) -> bool:
+        """Not while callers wait in one of the agent's queues, nor past the team's share
+        away (``max_paused_share``; 1: no limit, nor any wait for callers)."""
         limit = self.config.max_paused_share
         for q in self.pbx.queues.values():
             if interface in q.members:
                 away = sum(1 for m in q.members.values() if m.paused) + 1
-                if away > limit * len(q.members):
+                if away > limit * len(q.members) or (limit < 1 and q.callers):
                     return False
         return True
 
