@@ -470,6 +470,19 @@ def test_agent_events_move_member_and_queue_counters():
     assert (queue.completed, queue.holdtime, queue.talktime) == (5, 7, 25)
 
 
+def test_agent_complete_moves_the_service_level_by_the_call_s_hold_time():
+    st = PbxState()
+    params = {"Queue": "6500", "Completed": "3", "ServiceLevel": "30", "ServicelevelPerf": "50.0"}
+    st.load_queues([ev("QueueParams", 0, **params)], 1)
+    agent = {"Queue": "6500", "Interface": "PJSIP/1004", "MemberName": "Agent 1004"}
+    queue = st.queues.queues.get("6500")
+    # 1.5 of 3 within 30 s; one more answered after 30 s (within), then one after 31 s.
+    st.apply(ev("AgentComplete", 2, HoldTime="30", TalkTime="40", **agent), NOW)
+    assert (queue.completed, queue.service_level_perf) == (4, 62.5)
+    st.apply(ev("AgentComplete", 3, HoldTime="31", TalkTime="40", **agent), NOW)
+    assert (queue.completed, queue.service_level_perf) == (5, 50.0)
+
+
 def test_older_pause_event_reason_header_is_read():
     st = PbxState()
     st.apply(

@@ -921,7 +921,8 @@ class CallEngine:
                 return
             self._ring(qc, members)
 
-    def _free(self, m: Member) -> bool:
+    def free(self, m: Member) -> bool:
+        """Whether queue member ``m`` can be rung now (the scenario sizes bursts by it)."""
         if m.paused or m.in_call or m.ringing is not None:
             return False
         if not m.interface.startswith("PJSIP/"):
@@ -933,7 +934,7 @@ class CallEngine:
 
     def _pick(self, q: Queue) -> list[Member]:
         ordered = q.ordered_members()
-        free = [m for m in ordered if self._free(m)]
+        free = [m for m in ordered if self.free(m)]
         if not free:
             return []
         low = min(m.penalty for m in free)

@@ -47,7 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--queues", type=int, default=10, help="queues of the generated call centre")
     add("--members-per-queue", type=int, default=8)
-    add("--call-rate", type=float, default=0.5, help="new calls per second")
+    add(
+        "--call-rate",
+        type=float,
+        default=None,
+        help="new calls per second (default 0.5; with --day what the agents can carry)",
+    )
+    add(
+        "--day",
+        action="store_true",
+        help="play a call centre's day (manage.py serve's demo): peaks, breaks, bursts",
+    )
     add("--seed", type=int, default=0)
     add(
         "--scenario",
@@ -147,7 +157,7 @@ async def serve(options: dict[str, object], *, out: Callable[[str], None] = prin
             out(f"replaying {replay.transcript.name}: {count} packets at x{replay.speed:g}")
             tasks.append(asyncio.ensure_future(replay.run()))
         elif options.get("scenario", True):
-            cfg = ScenarioConfig(call_rate=float(options.get("call_rate") or 0.5))  # type: ignore[arg-type]
+            cfg = scenario_config(sim, options)
             sim.scenario = Scenario(sim.pbx, seed=int(options.get("seed") or 0), config=cfg)  # type: ignore[arg-type]
             sim.scenario.start()
             out(f"call centre running: {cfg.call_rate:g} calls/s, seed {options.get('seed') or 0}")
@@ -156,6 +166,16 @@ async def serve(options: dict[str, object], *, out: Callable[[str], None] = prin
         for task in tasks:
             task.cancel()
         await sim.stop()
+
+
+def scenario_config(sim: PbxSimulator, options: dict[str, object]) -> ScenarioConfig:
+    """``--day``: the demo's day on ``sim`` (its rate sized by the agents unless given);
+    otherwise a flat ``--call-rate`` (0.5 calls/s)."""
+    rate = options.get("call_rate")
+    call_rate = None if rate is None else float(rate)  # type: ignore[arg-type]
+    if options.get("day"):
+        return ScenarioConfig.day(sim.pbx, call_rate=call_rate)
+    return ScenarioConfig(call_rate=0.5 if call_rate is None else call_rate)
 
 
 def _classes(mask: int) -> str:

@@ -8,6 +8,12 @@ What happens, each with its own random stream from the seed:
 - whoever answered talks for a while, then one side hangs up (a few calls go on hold);
 - agents pause and unpause with a reason; phones unregister, go unreachable, come back.
 
+By default the call rate is flat (benchmarks need a steady one). :meth:`ScenarioConfig.day`
+makes the demo's day instead (``manage.py serve``): the rate follows :mod:`.day`'s curve, a
+queue now and then gets a burst of calls (an outage somewhere: its card turns amber or red
+for a while), agents take breaks (lunch at midday) but never more than a share of a team at
+once, and the rate is sized so the agents can carry it.
+
 The scenario only plays the people and the phones (``answer``, ``hangup``, ``hold``, register
 and pause operations); the PBX emits the events. Its timers use the call engine's
 ``time_scale``, so a test can run an hour of call centre in seconds. ``calls_started`` /
@@ -24,6 +30,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import day
 from .model import RINGING, UP, Channel
 
 if TYPE_CHECKING:
@@ -31,7 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REASONS = ("Lunch", "Break", "Meeting", "Training", "")
+BREAKS = ("Break", "Break", "Meeting", "Training", "")  # outside the lunch hours of a day
 LOG_LIMIT = 1000
+TICK = 0.1  # simulated seconds between two rounds of arrivals and decisions
+CATCH_UP = 50  # ticks the loop replays after a stall; a longer stall is skipped, not flooded
 
 
 @dataclass
@@ -48,6 +58,69 @@ class ScenarioConfig:
     registration_rate: float = 0.005  # phones unregistering or going unreachable, per second
     # The queues outside callers reach; empty: all of them (bench/pipeline.py keeps one apart).
     queues: tuple[str, ...] = ()
+    internal_talk: tuple[float, float] | None = None  # phone-to-phone talk; None: ``talk``
+    break_length: tuple[float, float] = (20.0, 300.0)  # seconds a paused agent stays away
+    max_paused_share: float = 1.0  # of a queue's members on a break at once
+    day_length: float = 0.0  # seconds of one day's curve (monitor.sim.day); 0: a flat rate
+    day_start: float = 0.0  # the phase of the day the scenario starts at, 0..1
+    burst_rate: float = 0.0  # bursts per second, each on the queue that had the fewest so far
+    burst_size: float = 10.0  # callers a burst leaves waiting, over the queue's free agents
+    first_burst: float = 0.0  # simulated second of a first burst, whatever the dice say; 0: none
+    burst_length: tuple[float, float] = (30.0, 60.0)  # seconds over which its calls arrive
+
+    @classmethod
+    def day(
+        cls, pbx: Pbx, *, call_rate: float | None = None, day_length: float = 1800.0
+    ) -> ScenarioConfig:
+        """The demo's day on ``pbx``: ``call_rate`` (calls/s over the day) defaults to what its
+        queues' agents can carry (:func:`demo_call_rate`)."""
+        config = cls(
+            talk=(10.0, 110.0),
+            internal_talk=(5.0, 60.0),
+            queue_share=0.85,
+            patience=(5.0, 100.0),
+            abandon_share=0.3,
+            no_answer_share=0.05,
+            break_length=(60.0, 300.0),
+            max_paused_share=0.34,
+            day_length=day_length,
+            day_start=0.08,
+            burst_size=10.0,
+            burst_length=(30.0, 60.0),
+            # A newcomer's first minutes include a queue in trouble, before the morning peak.
+            first_burst=0.08 * day_length,
+        )
+        agents = _agents(pbx)
+        # Each agent thinks of a break about three times a day (on a call, or with a third of
+        # the team away, it waits for the next time), and stays away about three minutes.
+        config.pause_rate = len(agents) * 3.0 / day_length
+        # Another burst somewhere about once a day, whatever the size.
+        config.burst_rate = 1.0 / day_length
+        config.call_rate = demo_call_rate(pbx, config) if call_rate is None else call_rate
+        return config
+
+
+def _agents(pbx: Pbx) -> set[str]:
+    return {m.interface for q in pbx.queues.values() for m in q.members.values()}
+
+
+def demo_call_rate(pbx: Pbx, config: ScenarioConfig) -> float:
+    """Calls per second (queue and internal) that ``pbx``'s queues carry at ``config``'s
+    handling times, pauses and queue share: each queue's online members, less the share on a
+    break, size its peak hour (:func:`monitor.sim.day.queue_call_rate`)."""
+    handling = sum(config.talk) / 2 + sum(config.ring) / 2
+    paused = config.max_paused_share / 2
+    rates = []
+    for q in pbx.queues.values():
+        online = sum(
+            1
+            for m in q.members.values()
+            if (ep := pbx.endpoints.get(m.interface.partition("/")[2])) is not None and ep.online
+        )
+        rates.append(day.queue_call_rate(online * (1 - paused), handling))
+    if not rates:
+        return 0.0
+    return sum(rates) / config.queue_share
 
 
 class Scenario:
@@ -58,9 +131,15 @@ class Scenario:
         self.rng = random.Random(seed)  # people: answering, talking, holding, giving up
         self.arrivals = random.Random(seed + 1)
         self.staff = random.Random(seed + 2)  # agents' pauses, phones' registrations
+        self.bursts = random.Random(seed + 3)  # which queue gets a burst of calls, and when
+        self.elapsed = 0.0  # simulated seconds the scenario has run
+        # (queue, simulated second it ends, extra calls per second) of the burst going on.
+        self.burst: tuple[str, float, float] | None = None
+        self.bursts_by_queue: dict[str, int] = {}
+        self._burst_due = 0.0  # calls of the burst owed so far, not yet placed
         self.calls_started = 0
         self.calls_ended = 0
-        # (kind, from, to) of the first LOG_LIMIT calls started (tests compare runs by them).
+        # (kind, from, to) of the first LOG_LIMIT calls placed (tests compare runs by them).
         self.log: list[tuple[str, str, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._handles: set[asyncio.TimerHandle] = set()
@@ -106,44 +185,117 @@ class Scenario:
 
     # -- the main loop: arrivals and people's decisions ---------------------------------------
     async def _run(self) -> None:
-        scale = self.pbx.calls.time_scale
-        tick = 0.1
+        loop = asyncio.get_running_loop()
+        step = TICK * self.pbx.calls.time_scale
+        due = loop.time()
         while True:
-            await asyncio.sleep(tick * scale)
-            cfg = self.config
-            for _ in range(self._poisson(cfg.call_rate * tick)):
-                self._new_call()
-            if self.staff.random() < cfg.pause_rate * tick:
-                self._toggle_pause()
-            if self.staff.random() < cfg.registration_rate * tick:
-                self._registration_change()
+            due += step
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            # Each tick's wake-up is late on a busy loop; without catching up the arrivals
+            # would fall behind the call timers, which fire on time, and the load would drift.
+            behind = int((loop.time() - due) / step) if step > 0 else 0
+            if behind > CATCH_UP:
+                due += behind * step
+                behind = 0
+            for _ in range(1 + max(0, behind)):
+                self._tick()
+            due += max(0, behind) * step
+
+    def _tick(self) -> None:
+        """One tick of simulated time: arrivals, bursts and people's decisions."""
+        cfg = self.config
+        self.elapsed += TICK
+        for _ in range(self._poisson(cfg.call_rate * self.load() * TICK)):
+            self._new_call()
+        if cfg.burst_rate:
+            self._burst_tick()
+        # A count, not a coin: a big call centre's agents pause more than once a tick.
+        for _ in range(self._poisson_from(self.staff, cfg.pause_rate * TICK)):
+            self._toggle_pause()
+        if self.staff.random() < cfg.registration_rate * TICK:
+            self._registration_change()
+
+    def phase(self) -> float:
+        """Where in the day the scenario is, 0..1 (0 when the rate is flat)."""
+        cfg = self.config
+        if not cfg.day_length:
+            return 0.0
+        return (cfg.day_start + self.elapsed / cfg.day_length) % 1.0
+
+    def load(self) -> float:
+        """The call rate now relative to ``call_rate``: 1 when flat, the day's curve otherwise."""
+        return day.load(self.phase()) if self.config.day_length else 1.0
+
+    def _burst_tick(self) -> None:
+        cfg, rng = self.config, self.bursts
+        if self.burst is not None and self.elapsed >= self.burst[1]:
+            self.burst = None
+        due = cfg.first_burst and self.elapsed - TICK < cfg.first_burst <= self.elapsed
+        if self.burst is None and (rng.random() < cfg.burst_rate * TICK or due):
+            self.burst = self._new_burst()
+        if self.burst is not None:
+            # Evenly, not by chance: a burst that happens to bring few calls is no burst.
+            self._burst_due += self.burst[2] * TICK
+            while self._burst_due >= 1.0:
+                self._burst_due -= 1.0
+                self._queue_call(self.burst[0], rng)
+
+    def _new_burst(self) -> tuple[str, float, float] | None:
+        """The next burst: on a queue that had the fewest (an outage hits another team each
+        time), as many calls over ``burst_length`` as the queue has free agents, and
+        ``burst_size`` more. Sized by the team, not by the rate: the card turns red (more than
+        6 waiting) at any size, and a big team clears it sooner, as it would."""
+        cfg, rng = self.config, self.bursts
+        queues = sorted(self._queues())
+        if not queues:
+            return None
+        fewest = min(self.bursts_by_queue.get(q, 0) for q in queues)
+        queue = rng.choice([q for q in queues if self.bursts_by_queue.get(q, 0) == fewest])
+        self.bursts_by_queue[queue] = fewest + 1
+        length = rng.uniform(*cfg.burst_length)
+        free = sum(1 for m in self.pbx.queues[queue].members.values() if self.pbx.calls.free(m))
+        return queue, self.elapsed + length, (free + cfg.burst_size) / length
+
+    def _queues(self) -> list[str]:
+        return [q for q in self.pbx.queues if not self.config.queues or q in self.config.queues]
 
     def _poisson(self, mean: float) -> int:
-        count, limit, p = 0, math.exp(-mean), self.arrivals.random()
+        return self._poisson_from(self.arrivals, mean)
+
+    @staticmethod
+    def _poisson_from(rng: random.Random, mean: float) -> int:
+        count, limit, p = 0, math.exp(-mean), rng.random()
         while p > limit:
             count += 1
-            p *= self.arrivals.random()
+            p *= rng.random()
         return count
 
     def _new_call(self) -> None:
         pbx, rng, cfg = self.pbx, self.arrivals, self.config
-        queues = [q for q in pbx.queues if not cfg.queues or q in cfg.queues]
+        queues = self._queues()
         if queues and rng.random() < cfg.queue_share:
-            number = f"+3120{rng.randrange(1000000, 9999999)}"
-            queue = rng.choice(queues)
-            ch = pbx.calls.trunk_call(number, queue, name=f"Caller {number[-4:]}")
-            entry = ("queue", number, queue)
-        else:
-            phones = [ep.name for ep in pbx.endpoints.values() if ep.kind == "phone" and ep.online]
-            if len(phones) < 2:
-                return
-            a, b = rng.sample(phones, 2)
-            ch = pbx.calls.phone_call(a, b)
-            entry = ("internal", a, b)
+            self._queue_call(rng.choice(queues), rng)
+            return
+        phones = [ep for ep in pbx.endpoints.values() if ep.kind == "phone" and ep.online]
+        if len(phones) < 2:
+            return
+        a, b = rng.sample(phones, 2)
+        # Someone on a call does not dial, and a busy phone would answer "busy" (the simulator
+        # rings it anyway): such a call is logged, the people chosen do not depend on timing,
+        # but not placed.
+        ch = None if a.channels or b.channels else pbx.calls.phone_call(a.name, b.name)
+        self._started(ch, ("internal", a.name, b.name))
+
+    def _queue_call(self, queue: str, rng: random.Random) -> None:
+        number = f"+3120{rng.randrange(1000000, 9999999)}"
+        ch = self.pbx.calls.trunk_call(number, queue, name=f"Caller {number[-4:]}")
+        self._started(ch, ("queue", number, queue))
+
+    def _started(self, ch: Channel | None, entry: tuple[str, str, str]) -> None:
         if ch is not None:
             self.calls_started += 1
-            if len(self.log) < LOG_LIMIT:
-                self.log.append(entry)
+        if len(self.log) < LOG_LIMIT:
+            self.log.append(entry)
 
     # -- the call engine tells us what the phones and callers see ------------------------------
     def ringing(self, ch: Channel) -> None:
@@ -160,7 +312,8 @@ class Scenario:
     def answered(self, a: Channel, b: Channel) -> None:
         """Two parties are connected: they talk, maybe with a hold, then one hangs up."""
         cfg, rng = self.config, self.rng
-        talk = rng.uniform(*cfg.talk)
+        internal = all(ch.endpoint is not None and ch.endpoint.kind == "phone" for ch in (a, b))
+        talk = rng.uniform(*(cfg.internal_talk if internal and cfg.internal_talk else cfg.talk))
         if rng.random() < cfg.hold_share:
             holder = rng.choice((a, b))
             start = rng.uniform(0.1, 0.5) * talk
@@ -192,6 +345,8 @@ class Scenario:
 
     # -- agents and phones --------------------------------------------------------------------
     def _toggle_pause(self) -> None:
+        """A random agent back from a break early, or off on one: after the call it is on,
+        and only when its teams can spare it (:meth:`_may_pause`)."""
         pbx, rng = self.pbx, self.staff
         queues = [q for q in pbx.queues.values() if q.members]
         if not queues:
@@ -199,10 +354,26 @@ class Scenario:
         member = rng.choice(list(rng.choice(queues).members.values()))
         if member.paused:
             pbx.queue_pause(member.interface, False)
-        else:
-            pbx.queue_pause(member.interface, True, reason=rng.choice(REASONS))
-            self._later(rng.uniform(20, 300), self._unpause, member.interface)
+        elif not member.in_call and member.ringing is None and self._may_pause(member.interface):
+            pbx.queue_pause(member.interface, True, reason=rng.choice(self._reasons()))
+            self._later(rng.uniform(*self.config.break_length), self._unpause, member.interface)
         pbx.calls.queue_ring_all()
+
+    def _reasons(self) -> tuple[str, ...]:
+        if not self.config.day_length:
+            return REASONS
+        return ("Lunch",) if day.is_lunch(self.phase()) else BREAKS
+
+    def _may_pause(self, interface: str) -> bool:
+        """Not while callers wait in one of the agent's queues, nor past the team's share
+        away (``max_paused_share``; 1: no limit, nor any wait for callers)."""
+        limit = self.config.max_paused_share
+        for q in self.pbx.queues.values():
+            if interface in q.members:
+                away = sum(1 for m in q.members.values() if m.paused) + 1
+                if away > limit * len(q.members) or (limit < 1 and q.callers):
+                    return False
+        return True
 
     def _unpause(self, interface: str) -> None:
         self.pbx.queue_pause(interface, False)

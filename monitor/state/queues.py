@@ -329,6 +329,7 @@ class Queues:
             self._touch_member(member, t)
         queue = self.queues.get(f["queue"])
         if queue is not None:
+            _count_service_level(queue, to_int(f.get("holdtime"), None))
             queue.completed += 1
             talk = to_int(f.get("talktime"), None)
             if talk is not None:
@@ -397,3 +398,18 @@ class Queues:
         if t is not None:
             entity.updated_at = t  # type: ignore[attr-defined]
         table.mark(key, entity)
+
+
+def _count_service_level(queue: Queue, hold: int | None) -> None:
+    """Move ``ServicelevelPerf`` (answered within the service level, of those completed) by
+    one completed call that waited ``hold`` seconds, before ``completed`` counts it.
+
+    app_queue decides "within" when the call is answered (hold <= servicelevel) and counts it
+    when it ends, as AgentComplete does; without this the percentage the last list gave
+    (0.0 before any call) would stand until the next list.
+    """
+    if hold is None or queue.service_level is None or queue.service_level_perf is None:
+        return
+    within = 100.0 if hold <= queue.service_level else 0.0
+    done = queue.completed
+    queue.service_level_perf = (queue.service_level_perf * done + within) / (done + 1)

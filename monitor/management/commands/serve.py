@@ -12,6 +12,7 @@ from __future__ import annotations
 # Daphne must install its asyncio reactor before anything else imports Twisted.
 import daphne.server  # noqa: F401  # isort:skip
 
+import argparse
 import asyncio
 import logging
 import os
@@ -23,23 +24,55 @@ from django.core.management.base import BaseCommand, CommandError
 from monitor.ami.config import AmiConfig, parse_ami_url
 from monitor.models import Pbx
 from monitor.runner import WorkerPool
+from monitor.sim.day import team_size
 
 log = logging.getLogger(__name__)
 
 SIM_NAME = "Simulator"
 # A call centre big enough to look like one on the wallboard.
-SIM_OPTIONS = {"extensions": 24, "queues": 3, "members_per_queue": 6, "seed": 7}
+SIM_EXTENSIONS, SIM_QUEUES, SIM_SEED = 24, 3, 7
 
 
 class Command(BaseCommand):
-    help = "Run web server + AMI worker (+ PBX simulator) in one process: the embedded mode."
+    help = (
+        "Run web server + AMI worker (+ PBX simulator) in one process: the embedded mode. "
+        "Without FCMDASH_AMI_URL the simulated call centre runs a day of calls (peaks, breaks, "
+        "abandons, now and then a burst of calls on one queue) at a load its agents can carry; "
+        "--extensions/--queues/--members-per-queue size it for trying the TV layouts, e.g. "
+        "'--extensions 300 --queues 12' or '--extensions 1000 --queues 20'."
+    )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--sim-port", type=int, default=0, help="simulator AMI port (0: any)")
-        parser.add_argument("--call-rate", type=float, default=0.4, help="simulated calls/s")
         parser.add_argument("--dialect", default="asterisk", choices=["asterisk", "fcm630a"])
+        sim = parser.add_argument_group("simulated call centre (when FCMDASH_AMI_URL is unset)")
+        sim.add_argument(
+            "--extensions", type=_positive, default=SIM_EXTENSIONS, help="phones (default 24)"
+        )
+        sim.add_argument("--queues", type=_count, default=SIM_QUEUES, help="queues (default 3)")
+        sim.add_argument(
+            "--members-per-queue",
+            type=_count,
+            default=None,
+            help="agents in each queue (default: three quarters of the extensions, dealt out "
+            "over the queues: 6 for the default size, 18 for 300/12, 37 for 1000/20)",
+        )
+        sim.add_argument(
+            "--call-rate",
+            type=float,
+            default=None,
+            help="calls/s over the simulated day (default: what the agents can carry, so it "
+            "grows with the size: about 0.15 for the default size, 2 for 300/12)",
+        )
+        sim.add_argument(
+            "--day-length",
+            type=float,
+            default=1800.0,
+            help="seconds one simulated day of peaks and quiet hours lasts (default 1800)",
+        )
+        sim.add_argument("--seed", type=int, default=SIM_SEED, help="the call centre's seed")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         from daphne.server import Server
@@ -109,21 +142,20 @@ class _Background:
         from monitor.sim.scenario import Scenario, ScenarioConfig
         from monitor.sim.server import PbxSimulator
 
-        sim = PbxSimulator(
-            port=self.options["sim_port"], dialect=self.options["dialect"], **SIM_OPTIONS
-        )
+        size = sim_size(self.options)
+        sim = PbxSimulator(port=self.options["sim_port"], dialect=self.options["dialect"], **size)
         await sim.start()
         self.sim = sim
-        sim.scenario = Scenario(
-            sim.pbx,
-            seed=SIM_OPTIONS["seed"],
-            config=ScenarioConfig(call_rate=self.options["call_rate"]),
+        config = ScenarioConfig.day(
+            sim.pbx, call_rate=self.options["call_rate"], day_length=self.options["day_length"]
         )
+        sim.scenario = Scenario(sim.pbx, seed=size["seed"], config=config)
         sim.scenario.start()
         await sync_to_async(_use_simulator)(sim.port)
         self.out(
             f"fcmdash: simulated PBX ({sim.dialect.name}) on 127.0.0.1:{sim.port}, "
-            f"{SIM_OPTIONS['extensions']} extensions, {SIM_OPTIONS['queues']} queues "
+            f"{size['extensions']} extensions, {size['queues']} queues of "
+            f"{size['members_per_queue']} agents, {config.call_rate:.2f} calls/s "
             "(set FCMDASH_AMI_URL to use a real PBX)"
         )
 
@@ -139,6 +171,34 @@ class _Background:
             if self.sim.scenario is not None:
                 await self.sim.scenario.stop()
             await self.sim.stop()
+
+
+def sim_size(options: dict) -> dict[str, int]:
+    """The simulator's size from the command's options (members: :func:`team_size`)."""
+    extensions, queues = options["extensions"], options["queues"]
+    members = options["members_per_queue"]
+    if members is None:
+        members = team_size(extensions, queues)
+    return {
+        "extensions": extensions,
+        "queues": queues,
+        "members_per_queue": members,
+        "seed": options["seed"],
+    }
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("a call centre needs at least 2 extensions")
+    return value
 
 
 def _use_simulator(port: int) -> None:
