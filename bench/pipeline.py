@@ -82,7 +82,7 @@ TILE_KINDS = ("endpoint", "queue", "member", "caller", "call")
 TILE_START = re.compile(rb"\n(?=<[a-z])")
 # A tile's id (group 1) and kind (group 2): ``endpoint-12``, a call's ``call-<pbx>-<linkedid>``.
 TILE_ID = re.compile(rb'<[a-z]+ id="(([a-z]+)-[A-Za-z0-9_-]+)"')
-ACK_SECONDS = 0.2  # the page's ACK_MS
+ACK_SECONDS = 0.5  # the page's ACK_MS
 HEADER = re.compile(rb"<!--(\d+) ([0-9a-f]+)-->\n?")  # a message's sequence number and nonce
 QUEUE_LEVEL = re.compile(r'card--\w+|<span class="level">.*?</span></span>', re.DOTALL)
 

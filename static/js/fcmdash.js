@@ -184,7 +184,7 @@
   var HEADER = /^<!--(\d+) ([0-9a-f]+)-->\n?/;
   // Acknowledgements are cumulative: the newest one, at most every ACK_MS, says it for every
   // message before it too (fewer frames for the server to take).
-  var ACK_MS = 200, toAck = null, ackTimer = null;
+  var ACK_MS = 500, toAck = null, ackTimer = null;
 
   function acknowledge(socket, head) {
     toAck = { socket: socket, text: head[1] + " " + head[2] };
