@@ -58,7 +58,8 @@ _DIAL = re.compile(r"[0-9+*#]{1,40}")
 # Channel names as Asterisk makes them: PJSIP/1001-00000012, Local/6500@from-queue-0001;1.
 _CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_@.;:+*#\-]{0,127}")
 _INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_@.;:\-]{0,127}")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
+# Names the PBX knows (extensions, queues, dialplan contexts); web_models validates with it too.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
 
 
 class InvalidParams(ValueError):
@@ -106,7 +107,7 @@ def check_extension(value: object) -> str:
 
 def check_resource(value: object) -> str:
     """An endpoint's name as the PBX reported it (``1001``, ``alice``, ``trunk_1``)."""
-    return check_pattern("The extension", value, _NAME, "digits or an extension's name")
+    return check_pattern("The extension", value, NAME_PATTERN, "digits or an extension's name")
 
 
 def check_number(value: object) -> str:
@@ -144,7 +145,10 @@ def clean_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
             "extension": check_resource(params.get("extension")),
             "number": check_number(params.get("number")),
             "context": check_pattern(
-                "The context", params.get("context") or DEFAULT_CONTEXT, _NAME, "a context name"
+                "The context",
+                params.get("context") or DEFAULT_CONTEXT,
+                NAME_PATTERN,
+                "a context name",
             ),
             "timeout": timeout,
         }
@@ -152,7 +156,7 @@ def clean_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         "interface": check_pattern(
             "The interface", params.get("interface"), _INTERFACE, "an interface"
         ),
-        "queue": check_pattern("The queue", params.get("queue"), _NAME, "a queue name"),
+        "queue": check_pattern("The queue", params.get("queue"), NAME_PATTERN, "a queue name"),
     }
     if kind == "pause":
         cleaned["reason"] = check_reason(params.get("reason", ""))

@@ -147,7 +147,10 @@ class PbxAdmin(admin.ModelAdmin):
     def stale(self, obj: Pbx) -> bool:
         return obj.stale
 
-    @admin.action(description="Test connection (log in and check the AMI user's privileges)")
+    @admin.action(
+        description="Test connection (log in and check the AMI user's privileges)",
+        permissions=["test_connection"],
+    )
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Pbx]) -> None:
         for pbx in queryset:
             try:
@@ -157,6 +160,10 @@ class PbxAdmin(admin.ModelAdmin):
                 continue
             level = messages.SUCCESS if all(report.allowed.values()) else messages.WARNING
             self.message_user(request, f"{pbx}: {describe(report)}", level)
+
+    def has_test_connection_permission(self, request: HttpRequest) -> bool:
+        """Only who may change a PBX may log in with its stored secret."""
+        return self.has_change_permission(request)
 
 
 async def test_connection(pbx: Pbx) -> Report:
@@ -200,13 +207,17 @@ class TokenAdmin(admin.ModelAdmin):
     def issued_message(self, request: HttpRequest, obj: Any, token: str) -> str:
         raise NotImplementedError
 
-    @admin.action(description="Revoke the selected")
+    @admin.action(description="Revoke the selected", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = list(queryset.filter(revoked_at=None))
         queryset.filter(pk__in=[o.pk for o in revoked]).update(revoked_at=timezone.now())
         for obj in revoked:
             self.revoked(obj)
         self.message_user(request, f"Revoked {len(revoked)}.")
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking changes the link or token: a viewer of the list may not."""
+        return self.has_change_permission(request)
 
     def revoked(self, obj: Any) -> None:
         pass

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from . import crypto
-from .ami.config import AmiConfig
+from .ami.config import MAX_PORT, AmiConfig
 
 
 class DeviceState(models.TextChoices):
@@ -30,6 +31,9 @@ class DeviceState(models.TextChoices):
     UNAVAILABLE = "unavailable", "Unavailable"
     INVALID = "invalid", "Invalid"
     UNKNOWN = "unknown", "Unknown"
+
+
+PORT_RANGE = f"A port is a number from 1 to {MAX_PORT} (FCM630A: 7777, or 5039 for TLS)."
 
 
 class Pbx(models.Model):
@@ -47,7 +51,11 @@ class Pbx(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     host = models.CharField(max_length=255, help_text="Address of the PBX, e.g. 192.0.2.10.")
-    port = models.PositiveIntegerField(default=7777, help_text="FCM630A: 7777, or 5039 for TLS.")
+    port = models.PositiveIntegerField(
+        default=7777,
+        validators=[MinValueValidator(1, PORT_RANGE), MaxValueValidator(MAX_PORT, PORT_RANGE)],
+        help_text="FCM630A: 7777, or 5039 for TLS.",
+    )
     tls = models.CharField(max_length=8, choices=Tls.choices, default=Tls.OFF)
     tls_ca = models.TextField("CA certificate (PEM)", blank=True)
     tls_fingerprint = models.CharField("certificate SHA-256", max_length=100, blank=True)

@@ -15,10 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
+
+from .actions import NAME_PATTERN
 
 # Defaults for a queue without its own QueueThreshold row.
 DEFAULT_WAITING_AMBER = 3
@@ -109,6 +111,15 @@ class OriginateSettings(models.Model):
     context = models.CharField(
         max_length=80,
         default="from-internal",
+        # What monitor.actions sends, checked when saved: a context it would refuse (a line
+        # break, a space) would make every click-to-call fail instead.
+        validators=[
+            RegexValidator(
+                rf"\A(?:{NAME_PATTERN.pattern})\Z",
+                "A dialplan context is letters, digits, '_', '.' and '-' (no spaces or line "
+                "breaks), starting with a letter or digit.",
+            )
+        ],
         help_text="Dialplan context the dialled number runs in (FCM630A: from-internal).",
     )
     timeout = models.PositiveIntegerField(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 TLS_MODES = ("off", "verify", "pin", "insecure")
 FCM630A_PORT = 7777
 FCM630A_TLS_PORT = 5039
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class AmiConfig:
     events: bool = True
 
     def __post_init__(self) -> None:
+        if not 1 <= self.port <= MAX_PORT:
+            # Caught here, not by connect() (OverflowError for 70000), so that a bad port
+            # saved before the admin checked it leaves only this PBX down.
+            raise ValueError(f"port must be 1-{MAX_PORT}, not {self.port}")
         if self.tls not in TLS_MODES:
             raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         if self.tls == "pin" and not self.fingerprint:

@@ -1,6 +1,8 @@
 """Who may see and do what, for views and consumers alike.
 
-- Seeing the pages needs ``monitor.view_wallboard`` (groups Viewers and Supervisors).
+- Seeing the pages needs ``monitor.view_wallboard`` (groups Viewers and Supervisors); the calls
+  page too (without hang-up buttons for a viewer).
+- The click-to-call form ``/originate/`` needs ``monitor.originate`` (group Supervisors).
 - Each supervisor action needs its own permission (:data:`monitor.actions.PERMISSION`).
 - A user with any action permission gets the pages *with* controls (group ``pbx.<id>.control``
   on the socket); buttons of the actions they lack are hidden by the ``can-*`` body classes and
@@ -39,17 +41,32 @@ def control_classes(user: Any) -> list[str]:
     return [name for name, perm in CONTROL_PERMISSIONS.items() if user.has_perm(perm)]
 
 
-def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous: to the login page. Logged in without the view permission: 403."""
+def permission_required(
+    permission: str, refusal: str
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A view decorator: anonymous to the login page; logged in without ``permission``: 403
+    saying ``refusal``."""
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.has_perm(VIEW_PERMISSION):
-            raise PermissionDenied("You may not view the wallboard; ask for the Viewers group.")
-        return view(request, *args, **kwargs)
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+viewer_required = permission_required(
+    VIEW_PERMISSION, "You may not view the wallboard; ask for the Viewers group."
+)
+# The click-to-call form is an action form: only who may originate gets it (README's pages).
+originator_required = permission_required(
+    PERMISSION["originate"], "You may not place calls; ask for the Supervisors group."
+)
 
 
 def page_context(

@@ -19,7 +19,7 @@ from ..models import Call, Endpoint, Pbx, Queue, QueueMember
 from ..scope import QUEUE_GROUP, Scope, enabled_pbx_ids, scope_from_query
 from ..state.conversations import Conversation
 from ..web_models import ExtensionGroup
-from .access import page_context, viewer_required
+from .access import originator_required, page_context, viewer_required
 
 
 @dataclass
@@ -143,7 +143,7 @@ def calls(request: HttpRequest) -> HttpResponse:
     return render(request, "monitor/calls.html", context)
 
 
-@viewer_required
+@originator_required
 def originate_form(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {}
     pk = request.GET.get("endpoint", "")

@@ -57,9 +57,10 @@ def test_the_secret_is_encrypted_in_the_database(record):
 
 def everything_a_person_or_a_script_sees(pbx_id: int) -> dict[str, str]:
     root = User.objects.create_superuser("root", password="x" * 12)
-    admin, viewer, anonymous = Client(), Client(), Client()
+    admin, viewer, supervisor, anonymous = Client(), Client(), Client(), Client()
     admin.force_login(root)
     viewer.force_login(make_user("bob", "Viewers"))
+    supervisor.force_login(make_user("carol", "Supervisors"))
     link = KioskLink(name="TV")
     token = link.issue()
     link.save()
@@ -68,7 +69,7 @@ def everything_a_person_or_a_script_sees(pbx_id: int) -> dict[str, str]:
         "admin PBX change page": admin.get(f"/admin/monitor/pbx/{pbx_id}/change/"),
         "wallboard": viewer.get("/"),
         "calls page": viewer.get("/calls/"),
-        "originate form": viewer.get("/originate/"),
+        "originate form": supervisor.get("/originate/"),
         "kiosk link": anonymous.get(f"/kiosk/{token}/"),
         "state API": viewer.get("/api/v1/state"),
         "healthz": anonymous.get("/healthz"),
@@ -97,7 +98,7 @@ async def test_the_secret_is_never_shown_anywhere(sim, record):
 
 
 def everything_a_person_or_a_script_sees_again(pbx_id: int) -> dict[str, str]:
-    User.objects.filter(username__in=("root", "bob")).delete()
+    User.objects.filter(username__in=("root", "bob", "carol")).delete()
     KioskLink.objects.all().delete()
     return everything_a_person_or_a_script_sees(pbx_id)
 

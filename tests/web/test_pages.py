@@ -30,9 +30,24 @@ def test_owner_sees_every_page(owner, pbx):
         assert owner.get(url).status_code == 200, url
 
 
-def test_viewer_sees_every_page(viewer, pbx):
+def test_viewer_sees_every_page_but_the_click_to_call_form(viewer, pbx):
+    originate = reverse("monitor:originate")
     for url in page_urls(pbx):
-        assert viewer.get(url).status_code == 200, url
+        if url != originate:
+            assert viewer.get(url).status_code == 200, url
+    assert viewer.get(originate).status_code == 403
+
+
+def test_only_supervisors_are_offered_click_to_call_and_hang_up(owner, viewer, pbx):
+    """The nav and the calls page say what each may do: the viewer's lack both controls."""
+    supervisor, looker = (
+        owner.get("/calls/").content.decode(),
+        viewer.get("/calls/").content.decode(),
+    )
+    assert 'href="/originate/"' in supervisor and "can-originate" in supervisor
+    assert "can-hangup" in supervisor
+    assert 'href="/originate/"' not in looker and "can-" not in looker
+    assert "/ws/live/?pbx=" in looker and "readonly" not in looker
 
 
 def test_stranger_gets_403_on_every_page(stranger, pbx):
@@ -182,18 +197,18 @@ def test_wallboard_queue_filter_is_in_its_socket_url(viewer, pbx):
     assert f"/ws/live/?pbx={pbx.pk}&amp;board=1&amp;queue=6500" in html
 
 
-def test_switched_off_pbx_disappears_from_every_page(viewer, pbx):
+def test_switched_off_pbx_disappears_from_every_page(viewer, owner, pbx):
     from tests.web.conftest import build_pbx
 
     off = build_pbx("Simulator")
     off.enabled = False
     off.save()
     for url in ("/", "/kiosk/", "/calls/", "/originate/", f"/?pbx={off.pk}"):
-        html = viewer.get(url).content.decode()
+        html = (owner if url == "/originate/" else viewer).get(url).content.decode()
         assert f'id="pbx-status-{off.pk}"' not in html and "Simulator" not in html, url
         assert f'id="pbx-status-{pbx.pk}"' in html or url == "/originate/", url
     queue = Queue.objects.get(pbx=off)
     endpoint = Endpoint.objects.get(pbx=off, resource="1001")
     assert viewer.get(f"/queues/{queue.pk}/").status_code == 404
     assert viewer.get(f"/extensions/{endpoint.pk}/").status_code == 404
-    assert "Simulator" not in viewer.get(f"/originate/?endpoint={endpoint.pk}").content.decode()
+    assert "Simulator" not in owner.get(f"/originate/?endpoint={endpoint.pk}").content.decode()

@@ -1,6 +1,9 @@
 """``manage.py serve``: the embedded mode of ``make run`` — web server, AMI worker and (unless
 ``FCMDASH_AMI_URL`` names a real PBX) the simulated PBX, all in this one process.
 
+With the manifest static files storage (a PostgreSQL ``DATABASE_URL``) it runs
+``collectstatic`` first, so that ``make run`` works in that mode too.
+
 Daphne runs Twisted on an asyncio event loop, so the worker pool and the simulator are plain
 asyncio tasks on that same loop; the in-memory channel layer is enough because the pages, the
 worker and the actions all live in this process. Ctrl-C stops the web server, logs off the PBX
@@ -19,6 +22,8 @@ import os
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from monitor.ami.config import AmiConfig, parse_ami_url
@@ -78,6 +83,8 @@ class Command(BaseCommand):
         from daphne.server import Server
         from twisted.internet import defer, reactor
 
+        # Before the application loads: WhiteNoise indexes STATIC_ROOT once, when it starts.
+        collect_static_for_the_manifest()
         from fcmdash.asgi import application
 
         url = settings.FCMDASH_AMI_URL
@@ -108,6 +115,18 @@ class Command(BaseCommand):
             raise CommandError(f"cannot serve on {where}:{port}: {exc}") from exc
         if background.error:
             raise CommandError(background.error)
+
+
+def collect_static_for_the_manifest() -> None:
+    """Run ``collectstatic`` when the static files storage names files from its manifest.
+
+    That storage is in use with a PostgreSQL ``DATABASE_URL``: a page then names each static
+    file by the hashed name collectstatic wrote, and without the manifest (a fresh
+    ``FCMDASH_VAR_DIR``) or with a stale one every page is a 500. Unchanged files are not
+    copied again, so a start with nothing new is quick.
+    """
+    if isinstance(staticfiles_storage, ManifestFilesMixin):
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 class _Background:
