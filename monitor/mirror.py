@@ -25,6 +25,9 @@ from django.db.models import Model
 from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
+# Keys are TextFields, but each is in a btree index, whose entries PostgreSQL caps at about
+# 2,700 bytes: a longer key would fail the whole flush, so its row is left out instead.
+MAX_KEY_BYTES = 2000
 MAX_SECONDS = 2**31 - 1  # a PositiveIntegerField's bound in PostgreSQL: a HoldTime the PBX garbled
 
 ENDPOINT_FIELDS = [
@@ -140,6 +143,8 @@ class Batch:
     callers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed: dict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
+    # (kind, key) of the rows left out because no index can hold them.
+    skipped: list[tuple[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -185,13 +190,34 @@ class Batch:
             }
             for kind in sources:
                 b.removed[kind] |= set(getattr(changes, kind).removed)
-        b.endpoints = {k: endpoint_row(e) for k, e in sources["endpoints"].items()}
-        b.queues = {k: queue_row(q) for k, q in sources["queues"].items()}
-        b.members = {k: member_row(m) for k, m in sources["members"].items()}
-        b.callers = {k: caller_row(c) for k, c in sources["callers"].items()}
+        b.endpoints = b._writable("endpoints", sources, endpoint_row)
+        b.queues = b._writable("queues", sources, queue_row)
+        b.members = b._writable("members", sources, member_row)
+        b.callers = b._writable("callers", sources, caller_row)
         rows = state.calls.table.rows
-        b.calls = {k: call_row(c, rows) for k, c in sources["calls"].items()}
+        b.calls = b._writable("calls", sources, lambda c: call_row(c, rows))
         return b
+
+    def _writable(
+        self, kind: str, sources: dict[str, dict[Any, Any]], to_row: Any
+    ) -> dict[Any, dict[str, Any]]:
+        """The rows of ``kind``, but for those an index could not hold (noted in ``skipped``):
+        one such row must not keep every other row of the PBX out of the database."""
+        out = {}
+        for key, entity in sources[kind].items():
+            row = to_row(entity)
+            if indexable(key, row):
+                out[key] = row
+            else:
+                self.skipped.append((kind, key))
+        return out
+
+
+def indexable(key: Any, row: dict[str, Any]) -> bool:
+    """Whether the key and every text in ``row`` fit in an index entry (only keys and the
+    values indexed with them can be that long: display values are cut when built)."""
+    parts = (key if isinstance(key, tuple) else (key,)) + tuple(row.values())
+    return all(len(p.encode()) <= MAX_KEY_BYTES for p in parts if isinstance(p, str))
 
 
 # -- state entity -> row values --------------------------------------------------------------
@@ -247,7 +273,7 @@ def member_row(m: Any) -> dict[str, Any]:
 
 def caller_row(c: Any) -> dict[str, Any]:
     return {
-        "channel": c.channel[:128],
+        "channel": c.channel,
         "position": max(c.position, 0),
         "caller_id_num": c.caller_id_num[:80],
         "caller_id_name": c.caller_id_name[:128],
@@ -260,8 +286,8 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
     peer = calls.get(c.peer) if c.peer else None
     peer_channel = peer.channel if peer is not None else ""
     return {
-        "linkedid": c.linkedid[:64],
-        "channel": c.channel[:128],
+        "linkedid": c.linkedid,
+        "channel": c.channel,
         "state": c.state[:32],
         "caller_id_num": c.caller_id_num[:80],
         "caller_id_name": c.caller_id_name[:128],
@@ -270,12 +296,12 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
         "context": c.context[:80],
         "exten": c.exten[:80],
         "started_at": when(c.started_at) or dt.datetime.now(dt.UTC),
-        "bridge_id": (c.bridge_id or "")[:64],
-        "peer_uniqueid": (c.peer or "")[:64],
-        "peer_channel": peer_channel[:128],
+        "bridge_id": c.bridge_id or "",
+        "peer_uniqueid": c.peer or "",
+        "peer_channel": peer_channel,
         "on_hold": c.on_hold,
-        "endpoint_resource": (c.endpoint or "")[:80],
-        "queue": c.queue[:80],
+        "endpoint_resource": c.endpoint or "",
+        "queue": c.queue,
         "answered_at": when(c.answered_at),
         "waited": None if c.waited is None else min(max(c.waited, 0), MAX_SECONDS),
     }
@@ -286,6 +312,12 @@ def flush(batch: Batch) -> dict[str, Any]:
     """Write ``batch`` in one transaction; return the summary for the pages."""
     with transaction.atomic():
         return _Writer(batch).write()
+
+
+def pbx_status_update(*, pbx_id: int, status: StatusRow) -> None:
+    """Write the live-status columns alone: while the mirror's writes fail, the PBX row must
+    still say the session is up (or down) and why."""
+    Pbx.objects.filter(pk=pbx_id).update(**asdict(status))
 
 
 class _Writer:

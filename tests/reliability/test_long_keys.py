@@ -1,0 +1,106 @@
+"""PostgreSQL: names the PBX sends that are longer than any column used to be (a queue, an
+endpoint, a member interface of 600 characters) are mirrored whole, shown cut on the wallboard
+and whole in the API; a key too long for any index leaves out its row only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from monitor.models import Endpoint, Queue, QueueMember
+from monitor.runner import WorkerPool
+from monitor.sim.model import Endpoint as SimEndpoint
+from monitor.sim.model import Queue as SimQueue
+from tests.production.conftest import fresh_database
+
+from .conftest import eventually, new_sim, truth_differences
+from .database import migrate, postgres_through
+from .test_database_outage import add_pbx, no_publish
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LONG = "Q" + "x" * 598 + "Z"  # 600 characters
+LONG_EXT = "E" + "7" * 598 + "Z"
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str, tmp_path) -> Iterator[str]:
+    with fresh_database(postgres_url) as db_url:
+        migrate(db_url, tmp_path / "var")
+        yield db_url
+
+
+def add_long_names(sim, *, queue: str, endpoint: str) -> None:  # noqa: ANN001
+    sim.pbx.add_endpoint(SimEndpoint(name=endpoint))
+    q = sim.pbx.add_queue(SimQueue(name=queue))
+    sim.pbx.new_member(q, f"PJSIP/{endpoint}", name="Long Agent")
+
+
+def resources() -> set[str]:
+    return set(Endpoint.objects.values_list("resource", flat=True))
+
+
+def queue_names() -> set[str]:
+    return set(Queue.objects.values_list("name", flat=True))
+
+
+def pages(pbx_id: int) -> tuple[str, str]:
+    """The wallboard and the API's state, as a superuser sees them."""
+    user = get_user_model().objects.create_superuser("longnames", "l@example.invalid", "pw")
+    client = Client()
+    client.force_login(user)
+    wallboard = client.get(f"/?pbx={pbx_id}").content.decode()
+    api = client.get("/api/v1/state").content.decode()
+    return wallboard, api
+
+
+async def test_600_character_names_are_mirrored_whole_and_shown_cut(postgres_db, record):
+    async with new_sim() as sim, postgres_through(postgres_db):
+        add_long_names(sim, queue=LONG, endpoint=LONG_EXT)
+        pbx_id = await asyncio.to_thread(add_pbx, sim.port)
+        pool = WorkerPool(poll=0.3, flush_interval=0.05, publish=no_publish)
+        task = asyncio.create_task(pool.run())
+        try:
+            await eventually(lambda: truth_differences(sim, pbx_id), 15, "mirror")
+            assert await asyncio.to_thread(Queue.objects.filter(name=LONG).exists)
+            assert await asyncio.to_thread(Endpoint.objects.filter(resource=LONG_EXT).exists)
+            member = QueueMember.objects.filter(interface=f"PJSIP/{LONG_EXT}").exists
+            assert await asyncio.to_thread(member)
+            wallboard, api = await asyncio.to_thread(pages, pbx_id)
+        finally:
+            pool.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+    assert LONG in api and LONG_EXT in api
+    assert LONG[:40] in wallboard and LONG not in wallboard
+    record("bad input", "600-character queue, endpoint and member names (PostgreSQL)", "all rows")
+
+
+async def test_a_key_no_index_can_hold_leaves_out_its_row_only(postgres_db, record, caplog):
+    huge = "H" * 5000
+    async with new_sim() as sim, postgres_through(postgres_db):
+        add_long_names(sim, queue=huge, endpoint=huge)
+        pbx_id = await asyncio.to_thread(add_pbx, sim.port)
+        pool = WorkerPool(poll=0.3, flush_interval=0.05, publish=no_publish)
+        task = asyncio.create_task(pool.run())
+        try:
+            others = {e.name for e in sim.pbx.endpoints.values() if e.name != huge}
+            await eventually(lambda: resources() == others, 15, "the other endpoints")
+            queues = {q for q in sim.pbx.queues if q != huge}
+            await eventually(lambda: queue_names() == queues, 15, "the other queues")
+            worker = pool.running[pbx_id].worker
+            assert not worker.flush_error and not worker._db_failing
+        finally:
+            pool.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+    lines = [r for r in caplog.records if "left out" in r.getMessage()]
+    # One line per row left out (the endpoint, the queue, its member), not one per flush.
+    assert len(lines) == 3 and all(r.levelno == logging.WARNING for r in lines), lines
+    record("bad input", "5,000-character keys (PostgreSQL)", "row skipped, rest written")
