@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Model
 
 from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
@@ -309,9 +309,73 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
 
 # -- the flush --------------------------------------------------------------------------------
 def flush(batch: Batch) -> dict[str, Any]:
-    """Write ``batch`` in one transaction; return the summary for the pages."""
+    """Write ``batch`` in one transaction; return the summary for the pages.
+
+    A row the database refuses (a value out of its column's range) must not keep the others
+    out: then each row is tried alone, those refused are left out (noted in
+    ``batch.skipped``) and the rest is written. Other errors (the database away) raise."""
+    try:
+        with transaction.atomic():
+            return _Writer(batch).write()
+    except (DataError, IntegrityError):
+        pass
     with transaction.atomic():
+        _drop_refused(batch)
         return _Writer(batch).write()
+
+
+def _drop_refused(batch: Batch) -> None:
+    """Upsert each row of ``batch`` in a savepoint of its own, and drop those refused. The
+    queues go first: members and callers need their ids."""
+    pid = batch.pbx_id
+    _try_each(
+        batch,
+        "queues",
+        lambda k, v: _upsert(
+            Queue, [Queue(pbx_id=pid, name=k, **v)], ["pbx", "name"], QUEUE_FIELDS
+        ),
+    )
+    _try_each(
+        batch,
+        "endpoints",
+        lambda k, v: _upsert(
+            Endpoint, [Endpoint(pbx_id=pid, resource=k, **v)], ["pbx", "resource"], ENDPOINT_FIELDS
+        ),
+    )
+    _try_each(
+        batch,
+        "calls",
+        lambda k, v: _upsert(
+            Call, [Call(pbx_id=pid, uniqueid=k, **v)], ["pbx", "uniqueid"], CALL_FIELDS
+        ),
+    )
+    queue_ids = dict(Queue.objects.filter(pbx_id=pid).values_list("name", "pk"))
+
+    def member(key: tuple[str, str], v: dict[str, Any]) -> None:
+        q, i = key
+        row = QueueMember(pbx_id=pid, queue_id=queue_ids[q], interface=i, **v)
+        _upsert(QueueMember, [row], ["queue", "interface"], MEMBER_FIELDS)
+
+    def caller(key: tuple[str, str], v: dict[str, Any]) -> None:
+        q, u = key
+        row = QueueCaller(pbx_id=pid, queue_id=queue_ids[q], uniqueid=u, **v)
+        _upsert(QueueCaller, [row], ["queue", "uniqueid"], CALLER_FIELDS)
+
+    _try_each(batch, "members", member, lambda k: k[0] in queue_ids)
+    _try_each(batch, "callers", caller, lambda k: k[0] in queue_ids)
+
+
+def _try_each(batch: Batch, kind: str, write: Any, applies: Any = None) -> None:
+    rows: dict[Any, dict[str, Any]] = getattr(batch, kind)
+    for key, values in list(rows.items()):
+        if applies is not None and not applies(key):
+            continue  # its queue is not written: the writer leaves it out too
+        try:
+            with transaction.atomic():
+                write(key, values)
+        except (DataError, IntegrityError):
+            del rows[key]
+            batch.skipped.append((kind, key))
 
 
 def pbx_status_update(*, pbx_id: int, status: StatusRow) -> None:

@@ -438,19 +438,15 @@ class PbxWorker:
         )
         self._full_write = self._full_write and not full
         self._status_dirty = False
-        for kind, key in batch.skipped:
-            self._bad_input(
-                f"unwritable {kind} {key!r}",
-                f"{kind} row {str(key)[:80]!r}... left out: its key is too long to index",
-                resync=False,
-            )
         try:
             summary = await database_sync_to_async(mirror.flush, thread_sensitive=False)(batch)
         except Exception as exc:
+            self._log_skipped(batch)
             await self._flush_failed(exc, batch.status)
             if pending is not None:  # still not written: the wait goes on from the oldest
                 self.pending_since = min(pending, self.pending_since or pending)
             return None
+        self._log_skipped(batch)
         if self._db_failing:
             log.info("PBX %s: database writes work again", self.pbx_id)
         self._db_failing = False
@@ -461,6 +457,15 @@ class PbxWorker:
             self.flush_lag_max = max(self.flush_lag_max, time.monotonic() - pending)
         await self._publish_changes(summary)
         return summary
+
+    def _log_skipped(self, batch: mirror.Batch) -> None:
+        """One line per row the database cannot hold, per session; the rest was written."""
+        for kind, key in batch.skipped:
+            self._bad_input(
+                f"unwritable {kind} {key!r}",
+                f"{kind} row {str(key)[:80]!r} left out: the database cannot hold it",
+                resync=False,
+            )
 
     async def _flush_failed(self, exc: Exception, status: mirror.StatusRow | None) -> None:
         """Nothing is lost: the next flush writes the whole state, after a wait that doubles

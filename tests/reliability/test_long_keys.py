@@ -111,3 +111,36 @@ async def test_a_key_no_index_can_hold_leaves_out_its_row_only(postgres_db, reco
     # One line per row left out (the endpoint, the queue, its member), not one per flush.
     assert len(lines) == 3 and all(r.levelno == logging.WARNING for r in lines), lines
     record("bad input", "5,000-character keys (PostgreSQL)", "survived")
+
+
+def member_interfaces() -> set[str]:
+    return set(QueueMember.objects.values_list("interface", flat=True))
+
+
+async def test_a_row_the_database_refuses_leaves_out_that_row_only(postgres_db, record, caplog):
+    async with new_sim() as sim, postgres_through(postgres_db):
+        queue = next(iter(sim.pbx.queues.values()))
+        bad = sim.pbx.new_member(queue, "PJSIP/9999", name="Overflowing")
+        bad.calls_taken = 2**40  # beyond PostgreSQL's integer: "integer out of range"
+        pbx_id = await asyncio.to_thread(add_pbx, sim.port)
+        pool = WorkerPool(poll=0.3, flush_interval=0.05, publish=no_publish)
+        task = asyncio.create_task(pool.run())
+        try:
+            others = {
+                m.interface
+                for q in sim.pbx.queues.values()
+                for m in q.members.values()
+                if m is not bad
+            }
+            await eventually(lambda: member_interfaces() == others, 15, "the other members")
+            await eventually(lambda: resources() == set(sim.pbx.endpoints), 15, "endpoints")
+            worker = pool.running[pbx_id].worker
+            assert not worker.flush_error and not worker._db_failing
+        finally:
+            pool.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+    lines = [r for r in caplog.records if "left out" in r.getMessage()]
+    assert len(lines) == 1 and "PJSIP/9999" in lines[0].getMessage(), lines
+    assert not [r for r in caplog.records if "flush failed" in r.getMessage()]
+    record("bad input", "a member counter beyond the column's range (PostgreSQL)", "survived")
