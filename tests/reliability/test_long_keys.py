@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from monitor.models import Endpoint, Queue, QueueMember
+from monitor.models import Endpoint, Pbx, Queue, QueueMember
 from monitor.runner import WorkerPool
 from monitor.sim.model import Endpoint as SimEndpoint
 from monitor.sim.model import Queue as SimQueue
@@ -144,3 +145,67 @@ async def test_a_row_the_database_refuses_leaves_out_that_row_only(postgres_db, 
     assert len(lines) == 1 and "PJSIP/9999" in lines[0].getMessage(), lines
     assert not [r for r in caplog.records if "flush failed" in r.getMessage()]
     record("bad input", "a member counter beyond the column's range (PostgreSQL)", "survived")
+
+
+REFUSE_ENDPOINT_WRITES = """
+CREATE FUNCTION refuse_writes() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'endpoint writes refused by the test'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON monitor_endpoint
+FOR EACH ROW EXECUTE FUNCTION refuse_writes();
+"""
+
+
+def refuse_endpoint_writes() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSE_ENDPOINT_WRITES)
+
+
+def healthz_reason(pbx_id: int) -> str:
+    from monitor.health import pbx_sessions
+
+    return next(p["reason"] for p in pbx_sessions() if p["name"] == "Main")
+
+
+async def test_flushes_that_keep_failing_back_off_and_healthz_says_why(
+    postgres_db, record, monkeypatch
+):
+    from monitor import mirror
+
+    attempts: list[float] = []
+    flush = mirror.flush
+
+    def counted(batch):  # noqa: ANN001, ANN202
+        attempts.append(time.monotonic())
+        return flush(batch)
+
+    monkeypatch.setattr(mirror, "flush", counted)
+    async with new_sim() as sim, postgres_through(postgres_db):
+        await asyncio.to_thread(refuse_endpoint_writes)
+        pbx_id = await asyncio.to_thread(add_pbx, sim.port)
+        pool = WorkerPool(poll=0.3, flush_interval=0.05, publish=no_publish)
+        task = asyncio.create_task(pool.run())
+        try:
+            reason = await eventually(
+                lambda: (
+                    "database writes failing" in healthz_reason(pbx_id) and healthz_reason(pbx_id)
+                ),
+                15,
+                "healthz names the failing writes",
+            )
+            await eventually(lambda: len(attempts) >= 8, 30, "eight flush attempts")
+            seen = attempts[:8]  # the measure ends here, whatever the stopping worker does
+            connected = await asyncio.to_thread(lambda: Pbx.objects.get(pk=pbx_id).connected)
+        finally:
+            pool.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+    assert "endpoint writes refused by the test" in reason
+    assert connected  # the status row is written alone: the session is up, and says so
+    # Waits double from the flush interval (0.05 s) up to 2 s: from the 6th attempt on, at
+    # least 0.8 s apart; a busy machine only makes them longer.
+    gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert min(gaps[5:]) >= 0.8, gaps
+    print(f"\nflush attempt gaps {[round(g, 2) for g in gaps]}")
+    record("service fault", "PostgreSQL refusing every endpoint write", "survived")
