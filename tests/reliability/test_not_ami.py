@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from monitor.models import Pbx
+from monitor.web_models import KioskLink
 
 from .conftest import CANARY_USER, eventually, make_pbx, worker_for
 
@@ -47,8 +48,12 @@ def error_of(pbx_id: int) -> str:
 def pages(pbx_id: int) -> dict[str, str]:
     staff = Client()
     staff.force_login(get_user_model().objects.create_superuser("ops", "o@example.invalid", "p"))
+    link = KioskLink(name="Hall TV")
+    token = link.issue()
+    link.save()
     return {
         "healthz": Client().get("/healthz").content.decode(),
+        "kiosk": Client().get(f"/kiosk/{token}/").content.decode(),
         "wallboard": staff.get("/").content.decode(),
         "admin": staff.get(f"/admin/monitor/pbx/{pbx_id}/change/").content.decode(),
         "admin list": staff.get("/admin/monitor/pbx/").content.decode(),
@@ -65,8 +70,8 @@ async def test_a_service_that_is_not_ami_is_named_so_and_never_echoed(record):
     seen["last_error"] = last_error
     for where, text in seen.items():
         assert SECRET_LOOKING not in text and "OpenSSH" not in text, where
-    assert "not an AMI server" in seen["wallboard"]
-    for where in ("healthz", "wallboard"):
+    assert "not an AMI server" in seen["wallboard"] and "not an AMI server" in seen["kiosk"]
+    for where in ("healthz", "wallboard", "kiosk"):
         assert CANARY_USER not in seen[where], where
         assert f"127.0.0.1:{port}" not in seen[where], where
     record("security", "PBX address answered by an SSH server", "refused")
