@@ -217,7 +217,9 @@ def test_a_killed_worker_without_standby_turns_healthz_503(healthy: Deployment):
     healthy.worker.stop(signal.SIGKILL)
     started = time.monotonic()
     web = healthy.web[0]
-    body = wait_for(lambda: (r := web.health(healthy.token))[0] == 503 and r[1], 15, "503 after the kill")
+    body = wait_for(
+        lambda: (r := web.health(healthy.token))[0] == 503 and r[1], 15, "503 after the kill"
+    )
     assert body["pbxes"][0]["reason"].startswith("no worker report for ")
     assert time.monotonic() - started < 10
     healthy.worker = healthy.start_worker("amiworker-2")
