@@ -95,6 +95,17 @@ CALL_FIELDS = [
 ]
 
 
+def count(value: int) -> int:
+    """A counter or a number of seconds as a PositiveIntegerField holds it (a garbled value
+    must not make the database refuse the row)."""
+    return min(max(value, 0), MAX_SECONDS)
+
+
+def signed(value: int) -> int:
+    """The same for an IntegerField."""
+    return min(max(value, -MAX_SECONDS - 1), MAX_SECONDS)
+
+
 def when(epoch: float | None) -> dt.datetime | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
 
@@ -237,15 +248,15 @@ def queue_row(q: Any) -> dict[str, Any]:
     return {
         "display_name": q.display_name[:128],
         "strategy": q.strategy[:32],
-        "max_callers": max(q.max, 0),
-        "calls_waiting": max(q.calls, 0),
-        "completed": max(q.completed, 0),
-        "abandoned": max(q.abandoned, 0),
+        "max_callers": count(q.max),
+        "calls_waiting": count(q.calls),
+        "completed": count(q.completed),
+        "abandoned": count(q.abandoned),
         "service_level": q.service_level,
         "service_level_perf": q.service_level_perf,
-        "holdtime": max(q.holdtime, 0),
-        "talktime": max(q.talktime, 0),
-        "weight": q.weight,
+        "holdtime": count(q.holdtime),
+        "talktime": count(q.talktime),
+        "weight": signed(q.weight),
         "chairman": q.chairman[:80],
         "updated_at": when(q.updated_at) or dt.datetime.now(dt.UTC),
     }
@@ -256,8 +267,8 @@ def member_row(m: Any) -> dict[str, Any]:
         "state_interface": m.state_interface[:128],
         "name": m.name[:128],
         "membership": m.membership[:16],
-        "penalty": m.penalty,
-        "calls_taken": max(m.calls_taken, 0),
+        "penalty": signed(m.penalty),
+        "calls_taken": count(m.calls_taken),
         "last_call": when(m.last_call) if m.last_call else None,
         "last_pause": when(m.last_pause) if m.last_pause else None,
         "login_time": when(m.login_time) if m.login_time else None,
@@ -266,7 +277,7 @@ def member_row(m: Any) -> dict[str, Any]:
         "paused": m.paused,
         "paused_reason": m.paused_reason[:128],
         "ringinuse": m.ringinuse,
-        "wrapuptime": max(m.wrapuptime, 0),
+        "wrapuptime": count(m.wrapuptime),
         "updated_at": when(m.updated_at) or dt.datetime.now(dt.UTC),
     }
 
@@ -274,7 +285,7 @@ def member_row(m: Any) -> dict[str, Any]:
 def caller_row(c: Any) -> dict[str, Any]:
     return {
         "channel": c.channel,
-        "position": max(c.position, 0),
+        "position": count(c.position),
         "caller_id_num": c.caller_id_num[:80],
         "caller_id_name": c.caller_id_name[:128],
         "joined_at": when(c.joined_at) or dt.datetime.now(dt.UTC),
@@ -303,7 +314,7 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
         "endpoint_resource": c.endpoint or "",
         "queue": c.queue,
         "answered_at": when(c.answered_at),
-        "waited": None if c.waited is None else min(max(c.waited, 0), MAX_SECONDS),
+        "waited": None if c.waited is None else count(c.waited),
     }
 
 

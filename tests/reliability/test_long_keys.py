@@ -121,8 +121,10 @@ def member_interfaces() -> set[str]:
 async def test_a_row_the_database_refuses_leaves_out_that_row_only(postgres_db, record, caplog):
     async with new_sim() as sim, postgres_through(postgres_db):
         queue = next(iter(sim.pbx.queues.values()))
-        bad = sim.pbx.new_member(queue, "PJSIP/9999", name="Overflowing")
-        bad.calls_taken = 2**40  # beyond PostgreSQL's integer: "integer out of range"
+        # PostgreSQL's text holds no NUL: "PostgreSQL text fields cannot contain NUL bytes".
+        bad = sim.pbx.new_member(queue, "PJSIP/9999", name="Null\x00Agent")
+        big = sim.pbx.new_member(queue, "PJSIP/9998", name="Busy Agent")
+        big.calls_taken = 2**40  # beyond PostgreSQL's integer: written as its largest
         pbx_id = await asyncio.to_thread(add_pbx, sim.port)
         pool = WorkerPool(poll=0.3, flush_interval=0.05, publish=no_publish)
         task = asyncio.create_task(pool.run())
@@ -137,6 +139,8 @@ async def test_a_row_the_database_refuses_leaves_out_that_row_only(postgres_db, 
             await eventually(lambda: resources() == set(sim.pbx.endpoints), 15, "endpoints")
             worker = pool.running[pbx_id].worker
             assert not worker.flush_error and not worker._db_failing
+            taken = QueueMember.objects.values_list("calls_taken", flat=True)
+            assert await asyncio.to_thread(taken.get, interface="PJSIP/9998") == 2**31 - 1
         finally:
             pool.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,7 +148,7 @@ async def test_a_row_the_database_refuses_leaves_out_that_row_only(postgres_db, 
     lines = [r for r in caplog.records if "left out" in r.getMessage()]
     assert len(lines) == 1 and "PJSIP/9999" in lines[0].getMessage(), lines
     assert not [r for r in caplog.records if "flush failed" in r.getMessage()]
-    record("bad input", "a member counter beyond the column's range (PostgreSQL)", "survived")
+    record("bad input", "a member name with a NUL, a counter beyond 2^31 (PostgreSQL)", "survived")
 
 
 REFUSE_ENDPOINT_WRITES = """
