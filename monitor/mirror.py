@@ -132,9 +132,10 @@ class StatusRow:
             connected_since=when(s.connected_since),
             stale_since=when(s.stale_since),
             synced_at=when(s.synced_at),
-            last_error=s.last_error[:2000],
-            banner=s.banner[:100],
-            ami_version=s.ami_version[:20],
+            # What the PBX sent: no NUL, which PostgreSQL's text cannot hold.
+            last_error=s.last_error[:2000].replace("\x00", ""),
+            banner=s.banner[:100].replace("\x00", ""),
+            ami_version=s.ami_version[:20].replace("\x00", ""),
             actions=dict(s.actions),
             unavailable=list(s.unavailable),
             pbx_status=pbx_status,
@@ -335,55 +336,57 @@ def flush(batch: Batch) -> dict[str, Any]:
         return _Writer(batch).write()
 
 
+# kind -> (model, the key's field, the unique fields, the fields an upsert updates)
+PLAIN_KINDS = {
+    "queues": (Queue, "name", ["pbx", "name"], QUEUE_FIELDS),
+    "endpoints": (Endpoint, "resource", ["pbx", "resource"], ENDPOINT_FIELDS),
+    "calls": (Call, "uniqueid", ["pbx", "uniqueid"], CALL_FIELDS),
+}
+QUEUED_KINDS = {
+    "members": (QueueMember, "interface", ["queue", "interface"], MEMBER_FIELDS),
+    "callers": (QueueCaller, "uniqueid", ["queue", "uniqueid"], CALLER_FIELDS),
+}
+
+
 def _drop_refused(batch: Batch) -> None:
-    """Upsert each row of ``batch`` in a savepoint of its own, and drop those refused. The
-    queues go first: members and callers need their ids."""
+    """Write the status and upsert each row of ``batch`` in a savepoint of its own, and drop
+    those refused. The queues go first: members and callers need their ids."""
     pid = batch.pbx_id
-    _try_each(
-        batch,
-        "queues",
-        lambda k, v: _upsert(
-            Queue, [Queue(pbx_id=pid, name=k, **v)], ["pbx", "name"], QUEUE_FIELDS
-        ),
-    )
-    _try_each(
-        batch,
-        "endpoints",
-        lambda k, v: _upsert(
-            Endpoint, [Endpoint(pbx_id=pid, resource=k, **v)], ["pbx", "resource"], ENDPOINT_FIELDS
-        ),
-    )
-    _try_each(
-        batch,
-        "calls",
-        lambda k, v: _upsert(
-            Call, [Call(pbx_id=pid, uniqueid=k, **v)], ["pbx", "uniqueid"], CALL_FIELDS
-        ),
-    )
-    queue_ids = dict(Queue.objects.filter(pbx_id=pid).values_list("name", "pk"))
-
-    def member(key: tuple[str, str], v: dict[str, Any]) -> None:
-        q, i = key
-        row = QueueMember(pbx_id=pid, queue_id=queue_ids[q], interface=i, **v)
-        _upsert(QueueMember, [row], ["queue", "interface"], MEMBER_FIELDS)
-
-    def caller(key: tuple[str, str], v: dict[str, Any]) -> None:
-        q, u = key
-        row = QueueCaller(pbx_id=pid, queue_id=queue_ids[q], uniqueid=u, **v)
-        _upsert(QueueCaller, [row], ["queue", "uniqueid"], CALLER_FIELDS)
-
-    _try_each(batch, "members", member, lambda k: k[0] in queue_ids)
-    _try_each(batch, "callers", caller, lambda k: k[0] in queue_ids)
-
-
-def _try_each(batch: Batch, kind: str, write: Any, applies: Any = None) -> None:
-    rows: dict[Any, dict[str, Any]] = getattr(batch, kind)
-    for key, values in list(rows.items()):
-        if applies is not None and not applies(key):
-            continue  # its queue is not written: the writer leaves it out too
+    if batch.status is not None:
         try:
             with transaction.atomic():
-                write(key, values)
+                pbx_status_update(pbx_id=pid, status=batch.status)
+        except (DataError, IntegrityError):
+            batch.status = None
+            batch.skipped.append(("status", pid))
+
+    def plain(key: str, key_field: str) -> dict[str, Any]:
+        return {"pbx_id": pid, key_field: key}
+
+    for kind, spec in PLAIN_KINDS.items():
+        _try_each(batch, kind, spec, plain)
+    queue_ids = dict(Queue.objects.filter(pbx_id=pid).values_list("name", "pk"))
+
+    def queued(key: tuple[str, str], key_field: str) -> dict[str, Any] | None:
+        if key[0] not in queue_ids:
+            return None  # its queue is not written: the writer leaves it out too
+        return {"pbx_id": pid, "queue_id": queue_ids[key[0]], key_field: key[1]}
+
+    for kind, spec in QUEUED_KINDS.items():
+        _try_each(batch, kind, spec, queued)
+
+
+def _try_each(batch: Batch, kind: str, spec: tuple[Any, ...], ids: Any) -> None:
+    """``ids(key, key field)``: the fields that place a row of ``kind`` (None: leave it be)."""
+    model, key_field, unique, fields = spec
+    rows: dict[Any, dict[str, Any]] = getattr(batch, kind)
+    for key, values in list(rows.items()):
+        where = ids(key, key_field)
+        if where is None:
+            continue
+        try:
+            with transaction.atomic():
+                _upsert(model, [model(**where, **values)], unique, fields)
         except (DataError, IntegrityError):
             del rows[key]
             batch.skipped.append((kind, key))
