@@ -32,12 +32,16 @@ class DeviceState(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+LOGIN_FAILED = (
+    "AMI login failed: wrong user or secret, or this address is not in the user's Permitted"
+    " IP(s) on the PBX"
+)
 # (text in ``Pbx.last_error``, what the pages say), first match wins.
 ERROR_KINDS = [
     ("not an ami server", "not an AMI server"),
     ("refused the connection", "the PBX refused the connection"),
-    ("login", "AMI login failed"),
-    ("md5 challenge", "AMI login failed"),
+    ("login", LOGIN_FAILED),
+    ("md5 challenge", LOGIN_FAILED),
     ("tls", "TLS failed"),
     ("no answer", "no answer from the PBX"),
     ("no pong", "no answer from the PBX"),
