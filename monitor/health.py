@@ -1,7 +1,10 @@
 """``GET /healthz``: can this web process serve the wallboard, and is every PBX being watched?
 
-No login: a load balancer or systemd watchdog asks it. It reveals no secret: names, states,
-times and error texts (masked again, as log lines are) only.
+No login: a load balancer or systemd watchdog asks it. Anonymous requests get ``status`` and
+``ok`` per component and per PBX (by name) only: an error text can quote whatever the PBX's
+address answered, its AMI user and host:port. Logged-in staff and holders of an API token
+(``Authorization: Bearer``, as for ``/metrics``) get the details: states, times and error texts
+(masked again, as log lines are).
 
 HTTP 200 when all of these hold, 503 otherwise, with the reason in the failing component:
 
@@ -34,6 +37,7 @@ from django.views.decorators.http import require_GET
 from fcmdash.logs import mask_secrets
 
 from .models import Pbx, WorkerStats
+from .web_models import ApiToken
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,35 @@ async def healthz(request: HttpRequest) -> JsonResponse:
             "".join(f"; {reason}" for reason in reasons(report)),
         )
         _last_status = report["status"]
-    response = JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    body = report if await may_see_details(request) else public(report)
+    response = JsonResponse(body, status=200 if report["status"] == "ok" else 503)
     # A probe asks every few seconds: one line when the answer changes (above), not Django's
     # error line for every 503.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+async def may_see_details(request: HttpRequest) -> bool:
+    """Staff, or a request with an active API token; never raises (the database may be away)."""
+    try:
+        user = await request.auser()
+        if user.is_staff:
+            return True
+        check_token = database_sync_to_async(ApiToken.check_request, thread_sensitive=False)
+        return bool(await asyncio.wait_for(check_token(request), TIMEOUT))
+    except Exception:
+        return False
+
+
+def public(report: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may read of a :func:`check` report: ok or not, per part and per PBX name."""
+    return {
+        "status": report["status"],
+        "checked_at": report["checked_at"],
+        "database": {"ok": report["database"]["ok"]},
+        "channel_layer": {"ok": report["channel_layer"]["ok"]},
+        "pbxes": [{"name": p["name"], "ok": p["ok"]} for p in report["pbxes"]],
+    }
 
 
 def reasons(report: dict[str, Any]) -> list[str]:
@@ -151,8 +179,15 @@ def pbx_sessions(now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """One entry per enabled PBX, from its row and its worker's heartbeat."""
     now = now or timezone.now()
     max_age = settings.FCMDASH_HEALTH_MAX_AGE
-    heartbeats = dict(WorkerStats.objects.values_list("pbx_id", "updated_at"))
-    return [pbx_session(p, heartbeats.get(p.pk), now, max_age) for p in _enabled()]
+    reports = {
+        pbx_id: (updated_at, flush_error)
+        for pbx_id, updated_at, flush_error in WorkerStats.objects.values_list(
+            "pbx_id", "updated_at", "flush_error"
+        )
+    }
+    return [
+        pbx_session(p, *reports.get(p.pk, (None, "")), now=now, max_age=max_age) for p in _enabled()
+    ]
 
 
 def _enabled() -> list[Pbx]:
@@ -161,8 +196,15 @@ def _enabled() -> list[Pbx]:
 
 
 def pbx_session(
-    pbx: Pbx, heartbeat: dt.datetime | None, now: dt.datetime, max_age: float
+    pbx: Pbx,
+    heartbeat: dt.datetime | None,
+    flush_error: str = "",
+    *,
+    now: dt.datetime,
+    max_age: float,
 ) -> dict[str, Any]:
+    """``flush_error``: why the worker's writes fail, as it last reported (the PBX row may be
+    old then, so that comes first)."""
     age = (now - heartbeat).total_seconds() if heartbeat is not None else None
     last_error = error_text(pbx.last_error) if pbx.last_error else ""
     if age is None or age > max_age:
@@ -172,6 +214,8 @@ def pbx_session(
         reason = f"{silent} (is amiworker running?)"
         if last_error:
             reason += f"; last error: {last_error}"
+    elif flush_error:
+        reason = error_text(flush_error)
     elif not pbx.connected:
         reason = f"AMI session down: {last_error or 'connecting'}"
     elif pbx.stale:

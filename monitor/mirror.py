@@ -19,12 +19,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Model
 
 from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
+# Keys are TextFields, but each is in a btree index, whose entries PostgreSQL caps at about
+# 2,700 bytes: a longer key would fail the whole flush, so its row is left out instead.
+MAX_KEY_BYTES = 2000
 MAX_SECONDS = 2**31 - 1  # a PositiveIntegerField's bound in PostgreSQL: a HoldTime the PBX garbled
 
 ENDPOINT_FIELDS = [
@@ -92,6 +95,17 @@ CALL_FIELDS = [
 ]
 
 
+def count(value: int) -> int:
+    """A counter or a number of seconds as a PositiveIntegerField holds it (a garbled value
+    must not make the database refuse the row)."""
+    return min(max(value, 0), MAX_SECONDS)
+
+
+def signed(value: int) -> int:
+    """The same for an IntegerField."""
+    return min(max(value, -MAX_SECONDS - 1), MAX_SECONDS)
+
+
 def when(epoch: float | None) -> dt.datetime | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
 
@@ -118,9 +132,10 @@ class StatusRow:
             connected_since=when(s.connected_since),
             stale_since=when(s.stale_since),
             synced_at=when(s.synced_at),
-            last_error=s.last_error[:2000],
-            banner=s.banner[:100],
-            ami_version=s.ami_version[:20],
+            # What the PBX sent: no NUL, which PostgreSQL's text cannot hold.
+            last_error=s.last_error[:2000].replace("\x00", ""),
+            banner=s.banner[:100].replace("\x00", ""),
+            ami_version=s.ami_version[:20].replace("\x00", ""),
             actions=dict(s.actions),
             unavailable=list(s.unavailable),
             pbx_status=pbx_status,
@@ -140,6 +155,8 @@ class Batch:
     callers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed: dict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
+    # (kind, key) of the rows left out because no index can hold them.
+    skipped: list[tuple[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -185,13 +202,34 @@ class Batch:
             }
             for kind in sources:
                 b.removed[kind] |= set(getattr(changes, kind).removed)
-        b.endpoints = {k: endpoint_row(e) for k, e in sources["endpoints"].items()}
-        b.queues = {k: queue_row(q) for k, q in sources["queues"].items()}
-        b.members = {k: member_row(m) for k, m in sources["members"].items()}
-        b.callers = {k: caller_row(c) for k, c in sources["callers"].items()}
+        b.endpoints = b._writable("endpoints", sources, endpoint_row)
+        b.queues = b._writable("queues", sources, queue_row)
+        b.members = b._writable("members", sources, member_row)
+        b.callers = b._writable("callers", sources, caller_row)
         rows = state.calls.table.rows
-        b.calls = {k: call_row(c, rows) for k, c in sources["calls"].items()}
+        b.calls = b._writable("calls", sources, lambda c: call_row(c, rows))
         return b
+
+    def _writable(
+        self, kind: str, sources: dict[str, dict[Any, Any]], to_row: Any
+    ) -> dict[Any, dict[str, Any]]:
+        """The rows of ``kind``, but for those an index could not hold (noted in ``skipped``):
+        one such row must not keep every other row of the PBX out of the database."""
+        out = {}
+        for key, entity in sources[kind].items():
+            row = to_row(entity)
+            if indexable(key, row):
+                out[key] = row
+            else:
+                self.skipped.append((kind, key))
+        return out
+
+
+def indexable(key: Any, row: dict[str, Any]) -> bool:
+    """Whether the key and every text in ``row`` fit in an index entry (only keys and the
+    values indexed with them can be that long: display values are cut when built)."""
+    parts = (key if isinstance(key, tuple) else (key,)) + tuple(row.values())
+    return all(len(p.encode()) <= MAX_KEY_BYTES for p in parts if isinstance(p, str))
 
 
 # -- state entity -> row values --------------------------------------------------------------
@@ -211,15 +249,15 @@ def queue_row(q: Any) -> dict[str, Any]:
     return {
         "display_name": q.display_name[:128],
         "strategy": q.strategy[:32],
-        "max_callers": max(q.max, 0),
-        "calls_waiting": max(q.calls, 0),
-        "completed": max(q.completed, 0),
-        "abandoned": max(q.abandoned, 0),
+        "max_callers": count(q.max),
+        "calls_waiting": count(q.calls),
+        "completed": count(q.completed),
+        "abandoned": count(q.abandoned),
         "service_level": q.service_level,
         "service_level_perf": q.service_level_perf,
-        "holdtime": max(q.holdtime, 0),
-        "talktime": max(q.talktime, 0),
-        "weight": q.weight,
+        "holdtime": count(q.holdtime),
+        "talktime": count(q.talktime),
+        "weight": signed(q.weight),
         "chairman": q.chairman[:80],
         "updated_at": when(q.updated_at) or dt.datetime.now(dt.UTC),
     }
@@ -230,8 +268,8 @@ def member_row(m: Any) -> dict[str, Any]:
         "state_interface": m.state_interface[:128],
         "name": m.name[:128],
         "membership": m.membership[:16],
-        "penalty": m.penalty,
-        "calls_taken": max(m.calls_taken, 0),
+        "penalty": signed(m.penalty),
+        "calls_taken": count(m.calls_taken),
         "last_call": when(m.last_call) if m.last_call else None,
         "last_pause": when(m.last_pause) if m.last_pause else None,
         "login_time": when(m.login_time) if m.login_time else None,
@@ -240,15 +278,15 @@ def member_row(m: Any) -> dict[str, Any]:
         "paused": m.paused,
         "paused_reason": m.paused_reason[:128],
         "ringinuse": m.ringinuse,
-        "wrapuptime": max(m.wrapuptime, 0),
+        "wrapuptime": count(m.wrapuptime),
         "updated_at": when(m.updated_at) or dt.datetime.now(dt.UTC),
     }
 
 
 def caller_row(c: Any) -> dict[str, Any]:
     return {
-        "channel": c.channel[:128],
-        "position": max(c.position, 0),
+        "channel": c.channel,
+        "position": count(c.position),
         "caller_id_num": c.caller_id_num[:80],
         "caller_id_name": c.caller_id_name[:128],
         "joined_at": when(c.joined_at) or dt.datetime.now(dt.UTC),
@@ -260,8 +298,8 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
     peer = calls.get(c.peer) if c.peer else None
     peer_channel = peer.channel if peer is not None else ""
     return {
-        "linkedid": c.linkedid[:64],
-        "channel": c.channel[:128],
+        "linkedid": c.linkedid,
+        "channel": c.channel,
         "state": c.state[:32],
         "caller_id_num": c.caller_id_num[:80],
         "caller_id_name": c.caller_id_name[:128],
@@ -270,22 +308,94 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
         "context": c.context[:80],
         "exten": c.exten[:80],
         "started_at": when(c.started_at) or dt.datetime.now(dt.UTC),
-        "bridge_id": (c.bridge_id or "")[:64],
-        "peer_uniqueid": (c.peer or "")[:64],
-        "peer_channel": peer_channel[:128],
+        "bridge_id": c.bridge_id or "",
+        "peer_uniqueid": c.peer or "",
+        "peer_channel": peer_channel,
         "on_hold": c.on_hold,
-        "endpoint_resource": (c.endpoint or "")[:80],
-        "queue": c.queue[:80],
+        "endpoint_resource": c.endpoint or "",
+        "queue": c.queue,
         "answered_at": when(c.answered_at),
-        "waited": None if c.waited is None else min(max(c.waited, 0), MAX_SECONDS),
+        "waited": None if c.waited is None else count(c.waited),
     }
 
 
 # -- the flush --------------------------------------------------------------------------------
 def flush(batch: Batch) -> dict[str, Any]:
-    """Write ``batch`` in one transaction; return the summary for the pages."""
+    """Write ``batch`` in one transaction; return the summary for the pages.
+
+    A row the database refuses (a value out of its column's range) must not keep the others
+    out: then each row is tried alone, those refused are left out (noted in
+    ``batch.skipped``) and the rest is written. Other errors (the database away) raise."""
+    try:
+        with transaction.atomic():
+            return _Writer(batch).write()
+    except (DataError, IntegrityError):
+        pass
     with transaction.atomic():
+        _drop_refused(batch)
         return _Writer(batch).write()
+
+
+# kind -> (model, the key's field, the unique fields, the fields an upsert updates)
+PLAIN_KINDS = {
+    "queues": (Queue, "name", ["pbx", "name"], QUEUE_FIELDS),
+    "endpoints": (Endpoint, "resource", ["pbx", "resource"], ENDPOINT_FIELDS),
+    "calls": (Call, "uniqueid", ["pbx", "uniqueid"], CALL_FIELDS),
+}
+QUEUED_KINDS = {
+    "members": (QueueMember, "interface", ["queue", "interface"], MEMBER_FIELDS),
+    "callers": (QueueCaller, "uniqueid", ["queue", "uniqueid"], CALLER_FIELDS),
+}
+
+
+def _drop_refused(batch: Batch) -> None:
+    """Write the status and upsert each row of ``batch`` in a savepoint of its own, and drop
+    those refused. The queues go first: members and callers need their ids."""
+    pid = batch.pbx_id
+    if batch.status is not None:
+        try:
+            with transaction.atomic():
+                pbx_status_update(pbx_id=pid, status=batch.status)
+        except (DataError, IntegrityError):
+            batch.status = None
+            batch.skipped.append(("status", pid))
+
+    def plain(key: str, key_field: str) -> dict[str, Any]:
+        return {"pbx_id": pid, key_field: key}
+
+    for kind, spec in PLAIN_KINDS.items():
+        _try_each(batch, kind, spec, plain)
+    queue_ids = dict(Queue.objects.filter(pbx_id=pid).values_list("name", "pk"))
+
+    def queued(key: tuple[str, str], key_field: str) -> dict[str, Any] | None:
+        if key[0] not in queue_ids:
+            return None  # its queue is not written: the writer leaves it out too
+        return {"pbx_id": pid, "queue_id": queue_ids[key[0]], key_field: key[1]}
+
+    for kind, spec in QUEUED_KINDS.items():
+        _try_each(batch, kind, spec, queued)
+
+
+def _try_each(batch: Batch, kind: str, spec: tuple[Any, ...], ids: Any) -> None:
+    """``ids(key, key field)``: the fields that place a row of ``kind`` (None: leave it be)."""
+    model, key_field, unique, fields = spec
+    rows: dict[Any, dict[str, Any]] = getattr(batch, kind)
+    for key, values in list(rows.items()):
+        where = ids(key, key_field)
+        if where is None:
+            continue
+        try:
+            with transaction.atomic():
+                _upsert(model, [model(**where, **values)], unique, fields)
+        except (DataError, IntegrityError):
+            del rows[key]
+            batch.skipped.append((kind, key))
+
+
+def pbx_status_update(*, pbx_id: int, status: StatusRow) -> None:
+    """Write the live-status columns alone: while the mirror's writes fail, the PBX row must
+    still say the session is up (or down) and why."""
+    Pbx.objects.filter(pk=pbx_id).update(**asdict(status))
 
 
 class _Writer:

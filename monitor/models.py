@@ -34,6 +34,24 @@ class DeviceState(models.TextChoices):
 
 
 PORT_RANGE = f"A port is a number from 1 to {MAX_PORT} (FCM630A: 7777, or 5039 for TLS)."
+LOGIN_FAILED = (
+    "AMI login failed: wrong user or secret, or this address is not in the user's Permitted"
+    " IP(s) on the PBX"
+)
+# (text in ``Pbx.last_error``, what the pages say), first match wins.
+ERROR_KINDS = [
+    ("not an ami server", "not an AMI server"),
+    ("refused the connection", "the PBX refused the connection"),
+    ("login", LOGIN_FAILED),
+    ("md5 challenge", LOGIN_FAILED),
+    ("tls", "TLS failed"),
+    ("no answer", "no answer from the PBX"),
+    ("no pong", "no answer from the PBX"),
+    ("no ami banner", "no answer from the PBX"),
+    ("fcmdash worker stopped", "fcmdash worker stopped"),
+    ("lost", "connection lost"),
+    ("closed the connection", "connection lost"),
+]
 
 
 class Pbx(models.Model):
@@ -129,6 +147,15 @@ class Pbx(models.Model):
             keepalive=float(self.keepalive),
         )
 
+    @property
+    def error_summary(self) -> str:
+        """``last_error`` in words fit for every page: which kind of failure, never the AMI
+        user, the address or anything the PBX's address sent."""
+        text = self.last_error.lower()
+        if not text:
+            return ""
+        return next((say for needle, say in ERROR_KINDS if needle in text), "connection failed")
+
     def can(self, action: str) -> bool:
         """Whether the AMI user may run ``action`` (unknown until the first session: True)."""
         return bool(self.actions.get(action, True))
@@ -138,7 +165,7 @@ class Endpoint(models.Model):
     """A PJSIP endpoint (an extension, or a trunk) and its device state."""
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="endpoints")
-    resource = models.CharField(max_length=80)
+    resource = models.TextField()  # a key the PBX names: any length it sends
     technology = models.CharField(max_length=16, default="PJSIP")
     name = models.CharField(max_length=128, blank=True)
     state = models.CharField(
@@ -163,7 +190,7 @@ class Queue(models.Model):
     """A call queue with the counters the PBX reports."""
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="queues")
-    name = models.CharField(max_length=80)
+    name = models.TextField()  # a key the PBX names: any length it sends
     display_name = models.CharField(max_length=128, blank=True)
     strategy = models.CharField(max_length=32, blank=True)
     max_callers = models.PositiveIntegerField(default=0)
@@ -193,7 +220,7 @@ class QueueMember(models.Model):
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="queue_members")
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="members")
-    interface = models.CharField(max_length=128)
+    interface = models.TextField()
     state_interface = models.CharField(max_length=128, blank=True)
     name = models.CharField(max_length=128, blank=True)
     membership = models.CharField(max_length=16, blank=True)
@@ -227,8 +254,8 @@ class QueueCaller(models.Model):
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="queue_callers")
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="callers")
-    uniqueid = models.CharField(max_length=64)
-    channel = models.CharField(max_length=128)
+    uniqueid = models.TextField()
+    channel = models.TextField()
     position = models.PositiveIntegerField(default=0)
     caller_id_num = models.CharField(max_length=80, blank=True)
     caller_id_name = models.CharField(max_length=128, blank=True)
@@ -253,7 +280,9 @@ class CallQuerySet(models.QuerySet):
 
 
 # A conversation's key in SQL, as ``conversations.key_of`` has it.
-CONVERSATION_KEY = Coalesce(NullIf("linkedid", Value("")), "uniqueid")
+CONVERSATION_KEY = Coalesce(
+    NullIf("linkedid", Value("")), "uniqueid", output_field=models.TextField()
+)
 
 
 class Call(models.Model):
@@ -261,9 +290,10 @@ class Call(models.Model):
     supervisors see and hang up (``monitor/state/conversations.py``)."""
 
     pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="calls")
-    uniqueid = models.CharField(max_length=64)
-    linkedid = models.CharField(max_length=64, blank=True)
-    channel = models.CharField(max_length=128)
+    # Keys and the channel names actions address: whole, however long the PBX made them.
+    uniqueid = models.TextField()
+    linkedid = models.TextField(blank=True)
+    channel = models.TextField()
     state = models.CharField(max_length=32, blank=True)
     caller_id_num = models.CharField(max_length=80, blank=True)
     caller_id_name = models.CharField(max_length=128, blank=True)
@@ -272,12 +302,12 @@ class Call(models.Model):
     context = models.CharField(max_length=80, blank=True)
     exten = models.CharField(max_length=80, blank=True)
     started_at = models.DateTimeField()
-    bridge_id = models.CharField(max_length=64, blank=True)
-    peer_uniqueid = models.CharField(max_length=64, blank=True)
-    peer_channel = models.CharField(max_length=128, blank=True)
+    bridge_id = models.TextField(blank=True)
+    peer_uniqueid = models.TextField(blank=True)
+    peer_channel = models.TextField(blank=True)
     on_hold = models.BooleanField(default=False)
-    endpoint_resource = models.CharField(max_length=80, blank=True, db_index=True)
-    queue = models.CharField(max_length=80, blank=True, help_text="The queue it came through.")
+    endpoint_resource = models.TextField(blank=True, db_index=True)
+    queue = models.TextField(blank=True, help_text="The queue it came through.")
     answered_at = models.DateTimeField(null=True, blank=True)
     waited = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds it waited before it was answered."
@@ -317,6 +347,9 @@ class WorkerStats(models.Model):
     flush_lag = models.FloatField(default=0.0, help_text="Seconds a change waited to be written.")
     event_queue = models.PositiveIntegerField(default=0, help_text="Events not yet applied.")
     worker = models.CharField(max_length=100, blank=True)
+    flush_error = models.TextField(
+        blank=True, help_text="Why the worker's writes fail; empty while they work."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -92,6 +92,7 @@ class StatsReporter:
             "flush_lag": round(max(w.flush_lag_max, waiting), 4),
             "event_queue": w.client.events.qsize(),
             "worker": holder_name()[:100],
+            "flush_error": w.flush_error[:2000],
         }
 
     async def maybe_report(self) -> None:

@@ -47,6 +47,9 @@ BATCH = 2000  # events applied between two looks at the flush timer
 # A PBX that keeps sending garbage must not be asked for its whole state after every packet.
 BAD_INPUT_RESYNC_SPACING = 5.0
 REPUBLISH_INTERVAL = 1.0  # seconds between two full updates for pages that missed one
+# A flush that keeps failing is retried after twice the previous wait, up to this: a database
+# that refuses every write must not get fifty rolled-back transactions a second.
+FLUSH_BACKOFF_MAX = 2.0
 
 # Features of the dashboard, the action each needs, and what is lost without it.
 FEATURES = {
@@ -98,6 +101,9 @@ class PbxWorker:
         self._status_dirty = True
         self._full_write = True  # the first flush after a resync replaces what the database held
         self._db_failing = False
+        self.flush_error = ""  # why writes fail, for /healthz (through the statistics)
+        self._flush_backoff = 0.0
+        self._flush_retry_at = 0.0
         self._resync_needed = asyncio.Event()
         self.flushes = 0
         self.events_applied = 0
@@ -405,6 +411,8 @@ class PbxWorker:
 
     async def flush(self) -> dict[str, Any] | None:
         """Write what changed since the last flush; publish it. Returns the change set."""
+        if self._db_failing and time.monotonic() < self._flush_retry_at:
+            return None  # backing off: the changes wait in the state, the next try writes all
         changes = self.state.take_changes()
         pending, self.pending_since = self.pending_since, None
         # Before the first resync the state is empty: a full write would delete every row an
@@ -433,27 +441,54 @@ class PbxWorker:
         try:
             summary = await database_sync_to_async(mirror.flush, thread_sensitive=False)(batch)
         except Exception as exc:
-            # The database is away: nothing is lost, the next flush writes the whole state.
-            if not self._db_failing:
-                log.error(
-                    "PBX %s: database flush failed, retrying with the full state: %s",
-                    self.pbx_id,
-                    exc,
-                )
-            self._db_failing = True
-            self._full_write = True
-            self._status_dirty = True
+            self._log_skipped(batch)
+            await self._flush_failed(exc, batch.status)
             if pending is not None:  # still not written: the wait goes on from the oldest
                 self.pending_since = min(pending, self.pending_since or pending)
             return None
+        self._log_skipped(batch)
         if self._db_failing:
             log.info("PBX %s: database writes work again", self.pbx_id)
         self._db_failing = False
+        self.flush_error = ""
+        self._flush_backoff = 0.0
         self.flushes += 1
         if pending is not None:
             self.flush_lag_max = max(self.flush_lag_max, time.monotonic() - pending)
         await self._publish_changes(summary)
         return summary
+
+    def _log_skipped(self, batch: mirror.Batch) -> None:
+        """One line per row the database cannot hold, per session; the rest was written."""
+        for kind, key in batch.skipped:
+            self._bad_input(
+                f"unwritable {kind} {key!r}",
+                f"{kind} row {str(key)[:80]!r} left out: the database cannot hold it",
+                resync=False,
+            )
+
+    async def _flush_failed(self, exc: Exception, status: mirror.StatusRow | None) -> None:
+        """Nothing is lost: the next flush writes the whole state, after a wait that doubles
+        while flushes keep failing. The status row is written alone, so that the pages and
+        ``/healthz`` still say whether the session is up (the statistics say why writes fail)."""
+        if not self._db_failing:
+            log.error(
+                "PBX %s: database flush failed, retrying with the full state: %s",
+                self.pbx_id,
+                exc,
+            )
+        self._db_failing = True
+        self._full_write = True
+        self._status_dirty = True
+        self.flush_error = f"database writes failing: {exc}"
+        backoff = max(self.flush_interval, self._flush_backoff * 2)
+        self._flush_backoff = min(FLUSH_BACKOFF_MAX, backoff)
+        self._flush_retry_at = time.monotonic() + self._flush_backoff
+        if status is not None:
+            with contextlib.suppress(Exception):  # the database may be away altogether
+                await database_sync_to_async(mirror.pbx_status_update, thread_sensitive=False)(
+                    pbx_id=self.pbx_id, status=status
+                )
 
     async def _publish_changes(self, summary: dict[str, Any] | None) -> None:
         """Send the pages what changed. After a publish that failed (Redis was away, or the

@@ -293,7 +293,9 @@ class AmiConnection:
             ) from exc
         if not banner.is_ami:
             raise NotAmiServer(
-                f"{cfg.address} is not an AMI server: it greeted {banner.text[:60]!r}"
+                # Not what it sent: an SSH or HTTP greeting names software and versions, and
+                # this text reaches the admin and the logs.
+                f"{cfg.address} is not an AMI server"
             )
         self.banner = banner
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import truncatechars
 
 from .. import tiles
 from ..forms import OriginateForm
@@ -75,7 +76,7 @@ def group_choices(pbx_ids: tuple[int, ...]) -> list[tuple[str, str]]:
     several = len(pbx_ids) > 1
     choices = [(str(g.pk), f"{g.name} ({g.pbx.name})" if several else g.name) for g in groups]
     names = Queue.objects.filter(pbx_id__in=pbx_ids).values_list("name", flat=True)
-    choices += [(QUEUE_GROUP + n, f"members of {n}") for n in sorted(set(names))]
+    choices += [(QUEUE_GROUP + n, f"members of {truncatechars(n, 60)}") for n in sorted(set(names))]
     return choices
 
 

@@ -79,8 +79,9 @@ class Web(Process):
         except urllib.error.HTTPError as error:
             return error.code, error.headers, error.read().decode()
 
-    def health(self) -> tuple[int, dict[str, Any]]:
-        status, _, body = self.get("/healthz")
+    def health(self, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The JSON of /healthz: its details need an API token (``Deployment.token``)."""
+        status, _, body = self.get("/healthz", token=token)
         return status, json.loads(body)
 
     def answering(self) -> bool:

@@ -56,7 +56,7 @@ def hang_up_everything(sim: SimThread) -> None:
 
 def test_healthz_is_200_on_both_daphnes_with_every_component(healthy: Deployment):
     for web in healthy.web:
-        status, body = web.health()
+        status, body = web.health(healthy.token)
         assert status == 200
         assert body["database"]["ok"] and body["database"]["vendor"] == "postgresql"
         assert body["channel_layer"] == {**body["channel_layer"], "ok": True}
@@ -162,7 +162,7 @@ def test_healthz_503_while_a_pbx_refuses_connections(healthy: Deployment):
             second.call(second.sim.faults.drop_all)
 
             def failing(web: Web):
-                status, body = web.health()
+                status, body = web.health(healthy.token)
                 return status == 503 and body
 
             for web in healthy.web:
@@ -183,13 +183,13 @@ def test_healthz_503_while_a_pbx_refuses_connections(healthy: Deployment):
 def test_healthz_503_on_a_daphne_whose_redis_is_dead(healthy: Deployment):
     dead = healthy.start_web("daphne-dead-redis", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     try:
-        status, body = dead.health()
+        status, body = dead.health(healthy.token)
         assert status == 503
         assert body["status"] == "fail" and body["channel_layer"]["ok"] is False
         assert "127.0.0.1" in body["channel_layer"]["reason"]
         assert body["database"]["ok"] and body["pbxes"][0]["ok"]
         # The others are fine.
-        assert [web.health()[0] for web in healthy.web] == [200, 200]
+        assert [web.health(healthy.token)[0] for web in healthy.web] == [200, 200]
     finally:
         dead.stop()
 
@@ -217,7 +217,9 @@ def test_a_killed_worker_without_standby_turns_healthz_503(healthy: Deployment):
     healthy.worker.stop(signal.SIGKILL)
     started = time.monotonic()
     web = healthy.web[0]
-    body = wait_for(lambda: (r := web.health())[0] == 503 and r[1], 15, "503 after the kill")
+    body = wait_for(
+        lambda: (r := web.health(healthy.token))[0] == 503 and r[1], 15, "503 after the kill"
+    )
     assert body["pbxes"][0]["reason"].startswith("no worker report for ")
     assert time.monotonic() - started < 10
     healthy.worker = healthy.start_worker("amiworker-2")

@@ -36,6 +36,7 @@ def fake_worker(pbx_id: int) -> SimpleNamespace:
         client=client,
         pending_since=None,
         flush_lag_max=0.0,
+        flush_error="",
     )
 
 

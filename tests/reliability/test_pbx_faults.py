@@ -22,6 +22,7 @@ from tests.web.conftest import make_user
 
 from .conftest import (
     CANARY_SECRET,
+    CANARY_USER,
     calls_in_progress,
     eventually,
     fast_backoff,
@@ -155,8 +156,10 @@ async def test_failing_logins_back_off_and_say_why_in_the_admin_and_on_the_page(
         )
         admin_page, wallboard = await asyncio.to_thread(pages_for, pbx_id)
         for page in (admin_page, wallboard):
-            assert "Authentication failed" in page and "Permitted IP" in page
-            assert CANARY_SECRET not in page
+            assert "Permitted IP" in page and CANARY_SECRET not in page
+        # The admin has the PBX's words; the wallboard the kind of failure, not the AMI user.
+        assert "Authentication failed" in admin_page and "AMI login failed" in wallboard
+        assert CANARY_USER not in wallboard
         # Count the login attempts the PBX sees over a window, and divide by that same window
         # as measured (on a busy machine the page render above may take seconds).
         started = time.monotonic()

@@ -212,3 +212,15 @@ def test_switched_off_pbx_disappears_from_every_page(viewer, owner, pbx):
     assert viewer.get(f"/queues/{queue.pk}/").status_code == 404
     assert viewer.get(f"/extensions/{endpoint.pk}/").status_code == 404
     assert "Simulator" not in owner.get(f"/originate/?endpoint={endpoint.pk}").content.decode()
+
+
+def test_status_tile_names_the_kind_of_failure_never_the_user_or_address(viewer, pbx):
+    from django.utils import timezone
+
+    pbx.connected = False
+    pbx.stale_since = timezone.now()
+    pbx.last_error = "AMI login as 'admin123' at 127.0.0.1:44799 failed (Authentication failed)"
+    pbx.save()
+    html = viewer.get("/").content.decode()
+    assert "AMI login failed" in html
+    assert "admin123" not in html and "44799" not in html
