@@ -18,6 +18,9 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from fcmdash.bodylimit import BodyLimitMiddleware  # noqa: E402
 
 
 def websocket_urlpatterns() -> list:
@@ -32,7 +35,8 @@ def websocket_urlpatterns() -> list:
 application = ProtocolTypeRouter(
     {
         # Static files are WhiteNoise's, a middleware (settings.py).
-        "http": django_asgi_app,
+        # Bodies over the limit are refused before Django reads them (fcmdash/bodylimit.py).
+        "http": BodyLimitMiddleware(django_asgi_app, settings.FCMDASH_MAX_BODY_BYTES),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
         ),

@@ -242,6 +242,9 @@ FCMDASH_AMI_URL = ami_url("FCMDASH_AMI_URL")
 FCMDASH_SERVE_STATIC = envbool("FCMDASH_SERVE_STATIC", True)
 # Served over HTTPS, directly or by a proxy that sets X-Forwarded-Proto: secure cookies.
 FCMDASH_HTTPS = envbool("FCMDASH_HTTPS", False)
+# Largest HTTP request body taken, in bytes (fcmdash/bodylimit.py; 0: no limit). Refused with
+# 413 before it is read, which DATA_UPLOAD_MAX_MEMORY_SIZE (checked after reading) cannot do.
+FCMDASH_MAX_BODY_BYTES = envint("FCMDASH_MAX_BODY_BYTES", 1024 * 1024, minimum=0)
 FCMDASH_LOG_LEVEL = envchoice("FCMDASH_LOG_LEVEL", "INFO", LOG_LEVELS)
 # /healthz fails a PBX whose worker has not reported for this many seconds (it reports about
 # once a second): a killed worker leaves its PBX marked connected.

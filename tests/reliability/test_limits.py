@@ -1,0 +1,116 @@
+"""Attacks that cost the server memory or guesses: oversized request bodies, declared or
+streamed, sent to the real ASGI application (``fcmdash.asgi.application``, what Daphne serves).
+
+The body limit is ``FCMDASH_MAX_BODY_BYTES`` (1 MiB by default); the witness that the body was
+not read is how many of the body's chunks the application asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from fcmdash.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SECURITY = "security"
+CHUNK = 64 * 1024
+
+
+class Upload:
+    """An ASGI ``receive`` that hands out a body chunk by chunk and counts what was taken."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.taken = 0
+        self.bytes_taken = 0
+        self.finished = False
+
+    async def __call__(self) -> dict:
+        if self.finished:
+            # After the body, a real server waits until the client goes away.
+            await asyncio.Event().wait()
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.finished = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        self.taken += 1
+        self.bytes_taken += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+
+def endless(size: int = CHUNK) -> Iterator[bytes]:
+    """A body that never ends: only the limit can stop its reader."""
+    while True:
+        yield b"a" * size
+
+
+async def post(path: str, upload: Upload, *, length: int | None) -> tuple[int, bytes]:
+    """POST through the ASGI application; the response's status and body."""
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/x-www-form-urlencoded")]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(application(scope, upload, send), timeout=60)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], body
+
+
+async def test_a_declared_body_over_the_limit_is_refused_unread(record):
+    limit = settings.FCMDASH_MAX_BODY_BYTES
+    assert limit == 1024 * 1024
+    for path in ("/accounts/login/", "/admin/login/", "/api/v1/state", "/no-such-page/"):
+        upload = Upload(endless())
+        status, body = await post(path, upload, length=1024 * 1024 * 1024)
+        assert (status, upload.taken) == (413, 0), path
+        assert b"too large" in body
+        record(SECURITY, "anonymous 1 GB POST, declared in Content-Length", "refused")
+
+
+async def test_a_streamed_body_is_refused_once_it_passes_the_limit(record):
+    limit = settings.FCMDASH_MAX_BODY_BYTES
+    upload = Upload(endless())
+    status, _ = await post("/accounts/login/", upload, length=None)
+    assert status == 413
+    # Read up to the limit and the chunk that passed it, not one chunk more.
+    assert upload.bytes_taken == (limit // CHUNK + 1) * CHUNK
+    record(SECURITY, "anonymous endless POST without Content-Length (chunked)", "refused")
+
+    # A body that lies about its length is counted all the same.
+    upload = Upload(endless())
+    status, _ = await post("/accounts/login/", upload, length=10)
+    assert status == 413
+    assert upload.bytes_taken <= limit + CHUNK
+    record(SECURITY, "POST longer than its Content-Length says", "refused")
+
+
+async def test_a_body_within_the_limit_reaches_django():
+    limit = settings.FCMDASH_MAX_BODY_BYTES
+    body = b"username=nobody&password=" + b"x" * (limit - 25)
+    upload = Upload(iter([body[:CHUNK], body[CHUNK:]]))
+    status, _ = await post("/accounts/login/", upload, length=len(body))
+    # Django's CSRF check answers: the request got through whole.
+    assert status == 403
+    assert upload.finished
