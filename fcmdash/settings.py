@@ -19,6 +19,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable, Collection
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -265,6 +266,9 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "monitor.apps.MonitorConfig",
+    # Failed-login lockouts; its admin is where an administrator unlocks.
+    "axes",
+    "fcmdash.apps.FcmdashConfig",
 ]
 
 MIDDLEWARE = [
@@ -278,6 +282,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes requires: turns a lockout into fcmdash.lockout's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fcmdash.urls"
@@ -316,6 +322,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Brute-force protection (django-axes; fcmdash/lockout.py): 5 failures of one user name from one
+# address lock that pair out for 15 minutes; another user or address is not affected. Attempts
+# during a lockout do not extend it. The first backend refuses a locked pair before passwords
+# are checked; force_login (tests, the demo) does not authenticate and is not affected.
+AUTHENTICATION_BACKENDS = [
+    "fcmdash.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "fcmdash.lockout.locked_out"
+# Axes logs every failure; fcmdash.lockout logs each lockout once instead.
+AXES_VERBOSE = False
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -380,5 +402,6 @@ LOGGING = {
         # DEBUG here would print every SQL query.
         "django": {"handlers": [], "level": max(FCMDASH_LOG_LEVEL, "INFO", key=LOG_LEVELS.index)},
         "django.server": {"handlers": [], "propagate": True},
+        "axes": {"handlers": [], "level": "ERROR"},
     },
 }

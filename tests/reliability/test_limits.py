@@ -1,5 +1,6 @@
 """Attacks that cost the server memory or guesses: oversized request bodies, declared or
-streamed, sent to the real ASGI application (``fcmdash.asgi.application``, what Daphne serves).
+streamed, sent to the real ASGI application (``fcmdash.asgi.application``, what Daphne serves),
+and password guessing on both login pages.
 
 The body limit is ``FCMDASH_MAX_BODY_BYTES`` (1 MiB by default); the witness that the body was
 not read is how many of the body's chunks the application asked for.
@@ -8,10 +9,16 @@ not read is how many of the body's chunks the application asked for.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import sync_to_async
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.http import HttpResponse
+from django.test import AsyncClient, Client
 
 from fcmdash.asgi import application
 
@@ -114,3 +121,73 @@ async def test_a_body_within_the_limit_reaches_django():
     # Django's CSRF check answers: the request got through whole.
     assert status == 403
     assert upload.finished
+
+
+# -- guessing passwords ---------------------------------------------------------------------------
+LOGIN_PAGES = ("/accounts/login/", "/admin/login/")
+LOCKED = b"Too many failed logins"
+PASSWORD = "right-horse-battery-9"
+
+
+def try_login(path: str, username: str, password: str, address: str = "127.0.0.1") -> HttpResponse:
+    """A login as a browser sends it, from ``address``, through the whole middleware stack."""
+    return Client(REMOTE_ADDR=address).post(
+        path, {"username": username, "password": password, "next": "/"}
+    )
+
+
+def logged_in(response: HttpResponse) -> bool:
+    return response.status_code == 302
+
+
+@pytest.mark.parametrize("path", LOGIN_PAGES)
+def test_fifty_wrong_passwords_lock_that_user_out_from_that_address(path, record, caplog):
+    User.objects.create_superuser("boss", password=PASSWORD)
+    User.objects.create_superuser("other", password=PASSWORD)
+    caplog.set_level(logging.WARNING, logger="fcmdash.security")
+    answers = [try_login(path, "boss", f"guess-{n}").status_code for n in range(50)]
+    # The first four are ordinary failures; the fifth locks; the rest are refused unchecked.
+    assert answers[:4] == [200] * 4
+    assert set(answers[4:]) == {429}
+    record(SECURITY, f"50 wrong passwords in a row on {path}", "refused", times=50)
+
+    refused = try_login(path, "boss", PASSWORD)
+    assert refused.status_code == 429 and LOCKED in refused.content
+    assert b'name="password"' in refused.content  # the page itself, ready for later
+    record(SECURITY, f"the right password during a lockout on {path}", "refused")
+    lockouts = [r for r in caplog.records if r.name == "fcmdash.security"]
+    assert len(lockouts) == 1 and "'boss'" in lockouts[0].getMessage()
+
+    # Neither another user from that address nor that user from another address is locked.
+    assert logged_in(try_login(path, "other", PASSWORD))
+    assert logged_in(try_login(path, "boss", PASSWORD, address="10.0.0.2"))
+
+
+def test_an_admin_unlocks_a_locked_out_user(record):
+    User.objects.create_user("clerk", password=PASSWORD)
+    root = User.objects.create_superuser("root", password=PASSWORD)
+    for n in range(5):
+        try_login("/accounts/login/", "clerk", f"guess-{n}")
+    assert try_login("/accounts/login/", "clerk", PASSWORD).status_code == 429
+    attempt = AccessAttempt.objects.get(username="clerk")
+
+    admin = Client()
+    admin.force_login(root)
+    listing = admin.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200 and b"clerk" in listing.content
+    response = admin.post(
+        "/admin/axes/accessattempt/",
+        {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert logged_in(try_login("/accounts/login/", "clerk", PASSWORD))
+    record(SECURITY, "a locked-out user unlocked by an admin", "survived")
+
+
+async def test_a_lockout_through_the_asgi_application_shows_the_login_page():
+    await sync_to_async(User.objects.create_user)("asgi", password=PASSWORD)
+    client = AsyncClient()
+    for n in range(5):
+        await client.post("/accounts/login/", {"username": "asgi", "password": f"guess-{n}"})
+    refused = await client.post("/accounts/login/", {"username": "asgi", "password": PASSWORD})
+    assert refused.status_code == 429 and LOCKED in refused.content
