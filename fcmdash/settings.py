@@ -273,6 +273,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fcmdash.headers.ContentSecurityPolicyMiddleware",
     # Static files (FCMDASH_SERVE_STATIC), before the session and the login get involved.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if FCMDASH_SERVE_STATIC else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -350,7 +351,26 @@ CSRF_COOKIE_SECURE = FCMDASH_HTTPS
 if FCMDASH_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# same-origin: a kiosk page's URL (its token) never leaves in the Referer of what the page loads
+# from elsewhere; our own static files and favicon still get it, so nginx logs no Referer there
+# (deploy/nginx.conf).
 SECURE_REFERRER_POLICY = "same-origin"
+# Browsers keep to HTTPS for a year once they have seen it (sent on HTTPS requests only).
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if FCMDASH_HTTPS else 0
+# fcmdash/headers.py: our own origin only, nothing inline, no framing.
+FCMDASH_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en-us"
