@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from importlib.util import find_spec
 
 from django.core.asgi import get_asgi_application
@@ -20,7 +21,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from fcmdash.bodylimit import BodyLimitMiddleware  # noqa: E402
+from fcmdash.bodylimit import BodyLimitMiddleware, limit_daphne  # noqa: E402
+
+# Served by Daphne (its server module loads before the application): limit what it buffers too.
+if "daphne.server" in sys.modules:
+    limit_daphne(settings.FCMDASH_MAX_BODY_BYTES)
 
 
 def websocket_urlpatterns() -> list:

@@ -9,8 +9,13 @@ not read is how many of the body's chunks the application asked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,6 +26,9 @@ from django.http import HttpResponse
 from django.test import AsyncClient, Client
 
 from fcmdash.asgi import application
+from tests.support import wait_for
+from tests.support.processes import Process, free_port
+from tests.test_serve import NOT_EMBEDDED
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECURITY = "security"
@@ -191,3 +199,80 @@ async def test_a_lockout_through_the_asgi_application_shows_the_login_page():
         await client.post("/accounts/login/", {"username": "asgi", "password": f"guess-{n}"})
     refused = await client.post("/accounts/login/", {"username": "asgi", "password": PASSWORD})
     assert refused.status_code == 429 and LOCKED in refused.content
+
+
+# -- the same against a real Daphne ---------------------------------------------------------------
+FIFTY_MB = 50 * 1024 * 1024
+
+
+def memory_mb(pid: int) -> tuple[int, int]:
+    """A process's resident memory now and at its peak, in MB (/proc/<pid>/status)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
+
+
+def send_fifty_mb(port: int, *, chunked: bool) -> bytes:
+    """POST 50 MB to /accounts/login/, whole, then read the status line."""
+    head = "POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += "Content-Type: application/x-www-form-urlencoded\r\n"
+    head += (
+        "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {FIFTY_MB}\r\n\r\n"
+    )
+    piece = b"a" * CHUNK
+    frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+        s.sendall(head.encode())
+        for _ in range(FIFTY_MB // CHUNK):
+            s.sendall(frame)
+        if chunked:
+            s.sendall(b"0\r\n\r\n")
+        answer = b""
+        while b"\r\n" not in answer:
+            data = s.recv(4096)
+            if not data:
+                break
+            answer += data
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_daphne_refuses_fifty_mb_without_keeping_them(tmp_path, record):
+    env = {k: v for k, v in os.environ.items() if k not in NOT_EMBEDDED}
+    env["FCMDASH_VAR_DIR"] = str(tmp_path / "var")
+    port = free_port()
+    daphne = Process(
+        "daphne",
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "fcmdash.asgi:application",
+        ],
+        env,
+        tmp_path,
+    ).start()
+    try:
+        wait_for(lambda: listening(port), 60, "Daphne listening")
+        before = memory_mb(daphne.pid)
+        for chunked in (False, True):
+            assert send_fifty_mb(port, chunked=chunked).startswith(b"HTTP/1.1 413")
+            record(SECURITY, "anonymous 50 MB POST to a real Daphne", "refused")
+        after = memory_mb(daphne.pid)
+        # The peak too: Daphne stored none of the 100 MB received.
+        assert after[1] - before[1] < 10, (before, after)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        daphne.stop()
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
