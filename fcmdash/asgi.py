@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from importlib.util import find_spec
 
 from django.core.asgi import get_asgi_application
@@ -18,6 +19,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from fcmdash.bodylimit import BodyLimitMiddleware, limit_daphne  # noqa: E402
+
+# Served by Daphne (its server module loads before the application): limit what it buffers too.
+if "daphne.server" in sys.modules:
+    limit_daphne(settings.FCMDASH_MAX_BODY_BYTES)
 
 
 def websocket_urlpatterns() -> list:
@@ -32,7 +40,8 @@ def websocket_urlpatterns() -> list:
 application = ProtocolTypeRouter(
     {
         # Static files are WhiteNoise's, a middleware (settings.py).
-        "http": django_asgi_app,
+        # Bodies over the limit are refused before Django reads them (fcmdash/bodylimit.py).
+        "http": BodyLimitMiddleware(django_asgi_app, settings.FCMDASH_MAX_BODY_BYTES),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
         ),

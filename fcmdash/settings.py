@@ -19,6 +19,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable, Collection
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -242,6 +243,9 @@ FCMDASH_AMI_URL = ami_url("FCMDASH_AMI_URL")
 FCMDASH_SERVE_STATIC = envbool("FCMDASH_SERVE_STATIC", True)
 # Served over HTTPS, directly or by a proxy that sets X-Forwarded-Proto: secure cookies.
 FCMDASH_HTTPS = envbool("FCMDASH_HTTPS", False)
+# Largest HTTP request body taken, in bytes (fcmdash/bodylimit.py; 0: no limit). Refused with
+# 413 before it is read, which DATA_UPLOAD_MAX_MEMORY_SIZE (checked after reading) cannot do.
+FCMDASH_MAX_BODY_BYTES = envint("FCMDASH_MAX_BODY_BYTES", 1024 * 1024, minimum=0)
 FCMDASH_LOG_LEVEL = envchoice("FCMDASH_LOG_LEVEL", "INFO", LOG_LEVELS)
 # /healthz fails a PBX whose worker has not reported for this many seconds (it reports about
 # once a second): a killed worker leaves its PBX marked connected.
@@ -262,10 +266,14 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "monitor.apps.MonitorConfig",
+    # Failed-login lockouts; its admin is where an administrator unlocks.
+    "axes",
+    "fcmdash.apps.FcmdashConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fcmdash.headers.ContentSecurityPolicyMiddleware",
     # Static files (FCMDASH_SERVE_STATIC), before the session and the login get involved.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if FCMDASH_SERVE_STATIC else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -275,6 +283,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes requires: turns a lockout into fcmdash.lockout's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fcmdash.urls"
@@ -313,6 +323,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Brute-force protection (django-axes; fcmdash/lockout.py): 5 failures of one user name from one
+# address lock that pair out for 15 minutes; another user or address is not affected. Attempts
+# during a lockout do not extend it. The first backend refuses a locked pair before passwords
+# are checked; force_login (tests, the demo) does not authenticate and is not affected.
+AUTHENTICATION_BACKENDS = [
+    "fcmdash.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "fcmdash.lockout.locked_out"
+# Axes logs every failure; fcmdash.lockout logs each lockout once instead.
+AXES_VERBOSE = False
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -325,7 +351,26 @@ CSRF_COOKIE_SECURE = FCMDASH_HTTPS
 if FCMDASH_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# same-origin: a kiosk page's URL (its token) never leaves in the Referer of what the page loads
+# from elsewhere; our own static files and favicon still get it, so nginx logs no Referer there
+# (deploy/nginx.conf).
 SECURE_REFERRER_POLICY = "same-origin"
+# Browsers keep to HTTPS for a year once they have seen it (sent on HTTPS requests only).
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if FCMDASH_HTTPS else 0
+# fcmdash/headers.py: our own origin only, nothing inline, no framing.
+FCMDASH_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en-us"
@@ -377,5 +422,6 @@ LOGGING = {
         # DEBUG here would print every SQL query.
         "django": {"handlers": [], "level": max(FCMDASH_LOG_LEVEL, "INFO", key=LOG_LEVELS.index)},
         "django.server": {"handlers": [], "propagate": True},
+        "axes": {"handlers": [], "level": "ERROR"},
     },
 }

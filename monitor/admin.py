@@ -258,7 +258,7 @@ class KioskLinkForm(forms.ModelForm):
 
     class Meta:
         model = KioskLink
-        fields = ["name", "pbx", "queues", "groups", "turn_seconds"]
+        fields = ["name", "pbx", "queues", "groups", "turn_seconds", "expires_at"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -281,6 +281,7 @@ class KioskLinkAdmin(TokenAdmin):
         "created_at",
         "created_by",
         "last_used_at",
+        "expires_at",
         "revoked_at",
     ]
     readonly_fields = ["created_at", "created_by", "last_used_at", "revoked_at"]

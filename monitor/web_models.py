@@ -197,9 +197,26 @@ class KioskLink(SecretToken, models.Model):
     created_by = models.CharField(max_length=150, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        "expires",
+        null=True,
+        blank=True,
+        help_text="After this the link shows nothing, as if revoked (empty: never).",
+    )
 
     class Meta:
         ordering = ["name"]
+
+    @classmethod
+    def find(cls, token: str) -> KioskLink | None:
+        """The active, unexpired link with this token, or None."""
+        link = super().find(token)
+        if link is None or link.expired():
+            return None
+        return link
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def __str__(self) -> str:
         return self.name

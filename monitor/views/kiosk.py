@@ -1,8 +1,10 @@
 """Kiosk mode for TVs: the wallboard full screen, read-only, without navigation.
 
 ``/kiosk/`` is for a logged-in viewer; ``/kiosk/<token>/`` for a screen without a login,
-through a :class:`~monitor.web_models.KioskLink` made in the admin. A revoked or unknown token
-is a 404 (it tells nothing about which tokens exist).
+through a :class:`~monitor.web_models.KioskLink` made in the admin. A revoked, expired or
+unknown token is a 404 (it tells nothing about which tokens exist). A link's page sends no
+Referer at all, not even to our own static files: the token is in its URL, and what a proxy logs
+of a static file's request includes its Referer.
 
 What a screen shows is a :class:`~monitor.scope.Scope`: the link's, or ``/kiosk/``'s query (the
 wallboard's filters) with ``?turn=<seconds>`` for the page turns when everything does not fit.
@@ -45,6 +47,9 @@ def kiosk(request: HttpRequest) -> HttpResponse:
 def kiosk_link(request: HttpRequest, token: str) -> HttpResponse:
     link = KioskLink.find(token)
     if link is None:
-        raise Http404("This kiosk link does not exist or was revoked.")
+        raise Http404("This kiosk link does not exist, was revoked or has expired.")
     link.touch()
-    return kiosk_page(request, scope_from_link(link), link.turn_seconds, f"/ws/kiosk/{token}/")
+    response = kiosk_page(request, scope_from_link(link), link.turn_seconds, f"/ws/kiosk/{token}/")
+    # SecurityMiddleware's same-origin default would still send the token to our own files.
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -4,7 +4,8 @@
 //   the biggest that fits in what is left. The modes are classes on #kiosk-board, outside
 //   #content, so a refresh of #content keeps them.
 // - When even compact tiles (or cards) at 14 px do not fit, the board pages: the rules in
-//   <style id="kiosk-page"> hide what is not on the page shown (by position, so tiles that
+//   page's own constructed stylesheet (CSSOM, which the Content-Security-Policy allows where an
+//   inline <style> would be refused) hide what is not on the page shown (by position, so tiles that
 //   arrive later are placed too), and the page turns every data-turn seconds, "page 2 of 3"
 //   shown. Every tile and card is on one of the pages: a whole round shows all.
 // - It fits again on resize, when tiles or cards come or go, and after every live message or
@@ -19,9 +20,11 @@
 
   var live = document.getElementById("live");
   var board = document.getElementById("kiosk-board");
-  var style = document.getElementById("kiosk-page");
   var turnLabel = document.getElementById("kiosk-turn");
-  if (!live || !board || !style) return;
+  if (!live || !board) return;
+  var sheet = new CSSStyleSheet();
+  document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+  function setPageRules(text) { sheet.replaceSync(text); }
   var turnMs = Math.max(2, Number(live.dataset.turn) || 15) * 1000;
   var KINDS = { queues: ".cards", tiles: ".tiles" };
 
@@ -181,7 +184,7 @@
   // even that does not fit, both stay at their smallest and page: the cards within
   // QUEUE_SHARE of the board, the tiles in the rest.
   function fit() {
-    style.textContent = "";
+    setPageRules("");
     var list = sizes(), room = board.clientHeight, tiles = count("tiles");
     var rules = { queues: [""], tiles: [""] };
     var fits = function () { return !overflows(); };
@@ -197,7 +200,7 @@
     } else {
       if (height("queues") > room * QUEUE_SHARE) {
         rules.queues = paged("queues", room * QUEUE_SHARE);
-        style.textContent = rules.queues[0];
+        setPageRules(rules.queues[0]);
       }
       setMode("tiles", true, MIN);
       var rest = room - (content().scrollHeight - height("tiles"));
@@ -215,7 +218,7 @@
 
   function show() {
     var r = plan.rules;
-    style.textContent = r.queues[page % r.queues.length] + "\n" + r.tiles[page % r.tiles.length];
+    setPageRules(r.queues[page % r.queues.length] + "\n" + r.tiles[page % r.tiles.length]);
     board.dataset.page = String(page + 1);
     board.dataset.pages = String(plan.pages);
     if (turnLabel) {

@@ -270,7 +270,7 @@ def test_kiosk_screenshots(open_page, artifacts, extensions, queues, width, heig
     pbx = seed(extensions, queues)
     page = open_page(None, kiosk_link(pbx, turn=600), viewport={"width": width, "height": height})
     page.wait_for_selector(LIVE)
-    page.wait_for_function("document.getElementById('kiosk-board').dataset.pages")
+    page.wait_for_function("() => document.getElementById('kiosk-board').dataset.pages")
     page.screenshot(path=str(artifacts / name))
 
 
@@ -286,18 +286,18 @@ def test_kiosk_fits_again_when_tiles_arrive_and_leave(open_page, publish):
     )
     added = list(Endpoint.objects.filter(pbx=pbx, resource__gte="3001"))
     publish(pbx.pk, {"pbx": pbx.pk, "endpoints": [e.pk for e in added]})
-    page.wait_for_function("document.querySelectorAll('#content .tile').length === 300")
+    page.wait_for_function("() => document.querySelectorAll('#content .tile').length === 300")
     page.wait_for_function(
-        "document.getElementById('kiosk-board').classList.contains('tiles-compact')"
+        "() => document.getElementById('kiosk-board').classList.contains('tiles-compact')"
     )
     state = watch_rounds(page, expected_ids(pbx))
     assert state["bad"] == [] and expected_ids(pbx) <= set(state["seen"])
     gone = [e.pk for e in added]
     Endpoint.objects.filter(pk__in=gone).delete()
     publish(pbx.pk, {"pbx": pbx.pk, "endpoints_removed": gone})
-    page.wait_for_function("document.querySelectorAll('#content .tile').length === 10")
+    page.wait_for_function("() => document.querySelectorAll('#content .tile').length === 10")
     page.wait_for_function(
-        "!document.getElementById('kiosk-board').classList.contains('tiles-compact')"
+        "() => !document.getElementById('kiosk-board').classList.contains('tiles-compact')"
     )
 
 

@@ -486,7 +486,7 @@ def test_a_change_between_the_render_and_the_socket_is_not_lost(
     page.goto(daphne_url + "/")
     ringing = tile(page, live_pbx.pbx.pk, "1002")
     expect(ringing.locator(".state__word")).to_have_text("Free")
-    page.wait_for_function("window.heldSockets() === 1")
+    page.wait_for_function("() => window.heldSockets() === 1")
     # The PBX changes and the worker publishes it, to groups this page has not joined yet.
     live_pbx.sim.call(sim_pbx(live_pbx).calls.phone_call, "1005", "1002")
     endpoint = Endpoint.objects.filter(pbx=live_pbx.pbx, resource="1002")

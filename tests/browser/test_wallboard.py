@@ -89,7 +89,7 @@ def test_kiosk_link_works_until_revoked(open_page, redis_layer, pbx, artifacts):
     thread = threading.Thread(target=close_kiosk_sockets, args=(link.pk,))
     thread.start()
     thread.join(10)
-    page.wait_for_function("document.title.includes('Not Found')")
+    page.wait_for_function("() => document.title.includes('Not Found')")
 
 
 def test_viewer_sees_no_buttons_and_owner_does(open_page, alice, bob, pbx):
