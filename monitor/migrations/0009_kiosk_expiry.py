@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitor", "0006_screens"),
+        ("monitor", "0008_long_keys"),
     ]
 
     operations = [
