@@ -44,6 +44,8 @@ ERROR_KINDS = [
     ("refused the connection", "the PBX refused the connection"),
     ("login", LOGIN_FAILED),
     ("md5 challenge", LOGIN_FAILED),
+    ("does not verify", "the PBX's TLS certificate does not verify"),
+    ("not the pinned one", "the PBX's TLS certificate is not the pinned one"),
     ("tls", "TLS failed"),
     ("no answer", "no answer from the PBX"),
     ("no pong", "no answer from the PBX"),

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1  # seconds: within the 100-250 ms asked, at the end that keeps latency low
 BATCH = 2000  # events applied between two looks at the flush timer
+STOP_TIMEOUT = 5.0  # seconds each step of a worker's stop may take
 # A PBX that keeps sending garbage must not be asked for its whole state after every packet.
 BAD_INPUT_RESYNC_SPACING = 5.0
 REPUBLISH_INTERVAL = 1.0  # seconds between two full updates for pages that missed one
@@ -135,9 +136,11 @@ class PbxWorker:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: a part waiting in a library call that does not end on cancellation (a
+            # channel layer receive was seen to) must not keep the worker from stopping.
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             with contextlib.suppress(Exception):
-                await self.client.stop()
+                await asyncio.wait_for(self.client.stop(), STOP_TIMEOUT)
             self._mark_down("fcmdash worker stopped")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self.flush()), 5.0)

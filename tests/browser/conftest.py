@@ -247,7 +247,7 @@ class WorkerThread:
         """Stop the pool (its workers log off and mark their PBX down) and wait for it."""
         if self.pool is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.pool.stop)
-        self._thread.join(20)
+        self._thread.join(45)  # a worker's stop is bounded: 5 s a step (monitor/worker.py)
         if self._thread.is_alive():
             frames = sys._current_frames()
             stacks = [
