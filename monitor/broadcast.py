@@ -257,10 +257,7 @@ def _changed_rows(pbx: Pbx, summary: dict[str, Any], full: bool) -> Iterable[tup
         return rows if full else rows.filter(pk__in=summary.get(key) or [])
 
     def with_pbx(rows: Any) -> list:
-        rows = list(rows)
-        for row in rows:
-            row.pbx = pbx  # one PBX for all: no join, and its privileges decide the buttons
-        return rows
+        return tiles.with_pbx(rows, pbx)
 
     endpoints = with_pbx(pick(Endpoint, "endpoints")) if full or summary.get("endpoints") else []
     calls: list[Call] = []

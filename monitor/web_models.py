@@ -28,6 +28,7 @@ DEFAULT_WAITING_RED = 6
 DEFAULT_WAIT_AMBER = 60
 DEFAULT_WAIT_RED = 120
 DEFAULT_TURN_SECONDS = 15
+MIN_TURN_SECONDS, MAX_TURN_SECONDS = 2, 600
 
 
 def new_token(prefix: str) -> str:
@@ -190,7 +191,7 @@ class KioskLink(SecretToken, models.Model):
     turn_seconds = models.PositiveIntegerField(
         "turn time",
         default=DEFAULT_TURN_SECONDS,
-        validators=[MinValueValidator(2), MaxValueValidator(600)],
+        validators=[MinValueValidator(MIN_TURN_SECONDS), MaxValueValidator(MAX_TURN_SECONDS)],
         help_text="Seconds each page stays on screen when everything does not fit at once.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)

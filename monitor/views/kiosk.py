@@ -16,23 +16,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from ..scope import Scope, scope_from_link, scope_from_query
-from ..web_models import DEFAULT_TURN_SECONDS, KioskLink
+from ..web_models import DEFAULT_TURN_SECONDS, MAX_TURN_SECONDS, MIN_TURN_SECONDS, KioskLink
 from .access import page_context, viewer_required
 from .pages import wallboard_sections
-
-MIN_TURN, MAX_TURN = 2, 600
 
 
 def turn_seconds(text: str) -> int:
     """``?turn=<seconds>`` of ``/kiosk/``, within what a link may say; the default otherwise."""
     if not text.isdigit():
         return DEFAULT_TURN_SECONDS
-    return min(max(int(text), MIN_TURN), MAX_TURN)
+    return min(max(int(text), MIN_TURN_SECONDS), MAX_TURN_SECONDS)
 
 
 def kiosk_page(request: HttpRequest, scope: Scope, turn: int, ws_url: str = "") -> HttpResponse:
-    context = page_context(request, scope.pbxes(), controls=False, board=True, scope=scope)
-    context.update(sections=wallboard_sections(scope), turn_seconds=turn)
+    pbxes = scope.pbxes()
+    context = page_context(request, pbxes, controls=False, board=True, scope=scope)
+    context.update(sections=wallboard_sections(scope, pbxes), turn_seconds=turn)
     if ws_url:
         context["ws_url"] = ws_url
     return render(request, "monitor/kiosk.html", context)

@@ -17,7 +17,7 @@ from django.template.defaultfilters import truncatechars
 from .. import tiles
 from ..forms import OriginateForm
 from ..models import Call, Endpoint, Pbx, Queue, QueueMember
-from ..scope import QUEUE_GROUP, Scope, enabled_pbx_ids, scope_from_query
+from ..scope import QUEUE_GROUP, Scope, scope_from_query
 from ..state.conversations import Conversation
 from ..web_models import ExtensionGroup
 from .access import originator_required, page_context, viewer_required
@@ -45,15 +45,16 @@ def selected_pbxes(request: HttpRequest) -> list[Pbx]:
     return pbxes
 
 
-def wallboard_sections(scope: Scope) -> list[Section]:
-    """Each PBX of ``scope`` with the queues and extensions it shows."""
+def wallboard_sections(scope: Scope, pbxes: list[Pbx]) -> list[Section]:
+    """Each PBX of ``scope`` (``pbxes``: its rows, ``scope.pbxes()``) with the queues and
+    extensions it shows."""
     sections = []
-    for pbx in scope.pbxes():
+    for pbx in pbxes:
         endpoints = Endpoint.objects.filter(pbx=pbx)
         queues = Queue.objects.filter(pbx=pbx)
-        queue_pks, endpoint_names = scope.queue_pks(pbx.pk), scope.resources(pbx.pk)
-        if queue_pks is not None:
-            queues = queues.filter(pk__in=queue_pks)
+        endpoint_names = scope.resources(pbx.pk)
+        if scope.queue_names is not None:  # the rows of scope.queue_pks(), in this query
+            queues = queues.filter(name__in=scope.queue_names)
         if endpoint_names is not None:
             endpoints = endpoints.filter(resource__in=endpoint_names)
         endpoints = list(endpoints)
@@ -83,15 +84,15 @@ def group_choices(pbx_ids: tuple[int, ...]) -> list[tuple[str, str]]:
 @viewer_required
 def wallboard(request: HttpRequest) -> HttpResponse:
     scope = scope_from_query(request.GET)
-    every = enabled_pbx_ids()
-    context = page_context(request, scope.pbxes(), board=True, scope=scope)
+    pbxes = scope.pbxes()
+    context = page_context(request, pbxes, board=True, scope=scope)
     context.update(
-        sections=wallboard_sections(scope),
+        sections=wallboard_sections(scope, pbxes),
         queue_filter=next(iter(sorted(scope.queue_names or ())), ""),
         group_filter=request.GET.getlist("group"),
         pbx_filter=request.GET.get("pbx", ""),
-        all_pbxes=Pbx.objects.filter(pk__in=every),
-        queue_names=Queue.objects.filter(pbx_id__in=every)
+        all_pbxes=Pbx.objects.filter(enabled=True),
+        queue_names=Queue.objects.filter(pbx__enabled=True)
         .values_list("name", flat=True)
         .distinct()
         .order_by("name"),
