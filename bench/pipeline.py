@@ -755,6 +755,7 @@ def step_figures(rate, window, sent, reports, specs, emitted, calls) -> dict[str
     undelivered = 0
     for report in reports:
         got, missed = probe_lags(report, sent)
+        report["lags"] = got  # per_kind's too
         lags += got
         undelivered += missed
     lags.sort()
@@ -774,11 +775,11 @@ def step_figures(rate, window, sent, reports, specs, emitted, calls) -> dict[str
         "max_ms": round(1000 * lags[-1], 1) if lags else None,
         "messages_per_client_s": round(statistics.fmean(r["count"] for r in reports) / window, 1),
         "kb_per_client_s": round(statistics.fmean(r["bytes"] for r in reports) / window / 1e3, 1),
-        "per_kind": per_kind(reports, specs, window, sent),
+        "per_kind": per_kind(reports, specs, window),
     }
 
 
-def per_kind(reports, specs, window: float, sent) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+def per_kind(reports, specs, window: float) -> dict[str, dict[str, Any]]:  # noqa: ANN001
     """Messages/s, kB/s and probe latency per client, by the kind of page it stands for."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for report, spec in zip(reports, specs, strict=True):
@@ -790,7 +791,7 @@ def per_kind(reports, specs, window: float, sent) -> dict[str, dict[str, Any]]: 
             "messages_per_s": round(statistics.fmean(r["count"] for r in rs) / window, 1),
             "kb_per_s": round(statistics.fmean(r["bytes"] for r in rs) / window / 1e3, 1),
         }
-        lags = [lag for r in rs for lag in probe_lags(r, sent)[0]]
+        lags = [lag for r in rs for lag in r["lags"]]
         out[kind] |= {"p50_ms": percentile_ms(lags, 0.5), "p99_ms": percentile_ms(lags, 0.99)}
         checked = next((r["tile_bytes"] for r in rs if "tile_bytes" in r), None)
         if checked is not None:  # what the bytes were, from the kind's checking client

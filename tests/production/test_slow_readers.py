@@ -18,11 +18,11 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.production.conftest import Deployment, Web, wait_for
+from tests.support.processes import memory
 from tests.support.simthread import SimThread
 
 pytestmark = [pytest.mark.production, pytest.mark.slow]
@@ -36,10 +36,7 @@ HEADER = re.compile(rb"<!--(\d+) ([0-9a-f]+)-->")
 
 
 def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    return memory(pid)[0]
 
 
 def silent_socket(web: Web, path: str) -> socket.socket:

@@ -11,13 +11,11 @@ import contextlib
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import User
-from django.test import Client
 
 from monitor.models import Pbx
 from monitor.runner import WorkerPool
 from monitor.web_models import OriginateSettings
-from tests.web.test_admin import pbx_form
+from tests.web.test_admin import admin_client, pbx_form  # noqa: F401 (a fixture)
 
 from .conftest import eventually, make_pbx, mirrored
 
@@ -27,19 +25,12 @@ PORT_MESSAGE = "A port is a number from 1 to 65535"
 CONTEXT_MESSAGE = "A dialplan context is letters, digits"
 
 
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", password="x" * 12))
-    return client
-
-
 def saved(response) -> bool:  # noqa: ANN001
     return response.status_code == 302
 
 
 @pytest.mark.parametrize("port", ["0", "70000", "65536"])
-def test_a_port_outside_1_to_65535_is_refused_with_a_clear_message(admin_client, port, record):
+def test_a_port_outside_1_to_65535_is_refused_with_a_clear_message(admin_client, port, record):  # noqa: F811
     response = admin_client.post("/admin/monitor/pbx/add/", pbx_form(port=port))
     assert not saved(response)
     assert PORT_MESSAGE in response.content.decode()
@@ -59,7 +50,10 @@ def test_a_port_outside_1_to_65535_is_refused_with_a_clear_message(admin_client,
     ids=["CRLF and a header", "LF", "space", "leading dash", "NUL"],
 )
 def test_a_click_to_call_context_the_pbx_would_refuse_is_not_saved(
-    admin_client, context, message, record
+    admin_client,  # noqa: F811
+    context,
+    message,
+    record,
 ):
     data = pbx_form(**{"originate-0-context": context})
     response = admin_client.post("/admin/monitor/pbx/add/", data)
@@ -70,7 +64,7 @@ def test_a_click_to_call_context_the_pbx_would_refuse_is_not_saved(
 
 
 @pytest.mark.parametrize("port", ["1", "7777", "65535"])
-def test_ports_and_contexts_the_pbx_takes_are_saved(admin_client, port):
+def test_ports_and_contexts_the_pbx_takes_are_saved(admin_client, port):  # noqa: F811
     data = pbx_form(name=f"Lab {port}", port=port, **{"originate-0-context": "from-office_2.b"})
     assert saved(admin_client.post("/admin/monitor/pbx/add/", data))
     assert Pbx.objects.get(port=int(port)).originate.context == "from-office_2.b"

@@ -15,7 +15,6 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -27,7 +26,7 @@ from django.test import AsyncClient, Client
 
 from fcmdash.asgi import application
 from tests.support import wait_for
-from tests.support.processes import Process, free_port
+from tests.support.processes import Process, free_port, memory
 from tests.test_serve import NOT_EMBEDDED
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,11 +205,9 @@ FIFTY_MB = 50 * 1024 * 1024
 
 
 def memory_mb(pid: int) -> tuple[int, int]:
-    """A process's resident memory now and at its peak, in MB (/proc/<pid>/status)."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
+    """A process's resident memory now and at its peak, in MB."""
+    now, peak = memory(pid)
+    return now // 2**20, peak // 2**20
 
 
 def send_fifty_mb(port: int, *, chunked: bool) -> bytes:

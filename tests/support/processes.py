@@ -115,3 +115,11 @@ def delete_redis_keys(redis_url: str, prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """A process's resident memory now and at its peak, in bytes (``/proc/<pid>/status``)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024

@@ -3,7 +3,6 @@ and forwarding of what ``publish`` rendered."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -18,20 +17,10 @@ from fcmdash.asgi import application
 from monitor import broadcast, outbox
 from monitor.models import DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from monitor.web_models import KioskLink
+from tests.support.websocket import ack_of, body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://127.0.0.1")
-HEADER = re.compile(r"<!--(\d+) ([0-9a-f]+)-->\n")
-
-
-def body(message: str) -> str:
-    """A message without its header (``monitor/outbox.py``)."""
-    assert HEADER.match(message), message[:80]
-    return HEADER.sub("", message, count=1)
-
-
-def ack_of(message: str) -> str:
-    return " ".join(HEADER.match(message).groups())
 
 
 def session_headers(user) -> list[tuple[bytes, bytes]]:

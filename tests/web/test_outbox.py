@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from monitor import outbox
 from monitor.outbox import Outbox
-
-HEADER = re.compile(r"<!--(\d+) ([0-9a-f]+)-->\n")
+from tests.support.websocket import ack_of, body
 
 
 def tile(n: int, text: str = "x", pbx: int = 1) -> list:
     return [f"endpoint-{n}", None, f'<article id="endpoint-{n}" data-pbx="{pbx}">{text}</article>']
-
-
-def ack_of(message: str) -> str:
-    seq, nonce = HEADER.match(message).groups()
-    return f"{seq} {nonce}"
-
-
-def body(message: str) -> str:
-    return HEADER.sub("", message, count=1)
 
 
 def test_messages_carry_a_sequence_number_and_a_nonce_the_page_echoes():
