@@ -7,6 +7,9 @@ Rules:
   channel of its own. No worker, or no answer in time, is "the PBX connection is not available".
 - The worker calls :func:`execute` with its :class:`~monitor.ami.client.AmiClient` for each
   such message and sends the returned dict to the message's ``reply_to``.
+- The message carries the PBX's fence as the web side read it (:mod:`monitor.locks`): a
+  worker that another has taken over from, still in the group until it notices, leaves the
+  message to the new one, so that no action runs twice.
 - Both sides validate (:func:`clean_params`): the web side to answer with a clear sentence,
   the worker because the channel layer is not a trust boundary we control alone. Nothing a
   user typed can become an AMI header: only fixed header names are used, and values are
@@ -196,7 +199,13 @@ def build_action(kind: str, params: dict[str, Any]) -> Action:
 
 # -- web side --------------------------------------------------------------------------------
 async def request(
-    pbx_id: int, kind: str, params: dict[str, Any], *, user: object, timeout: float = 10.0
+    pbx_id: int,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    user: object,
+    timeout: float = 10.0,
+    fence: int | None = None,
 ) -> Result:
     """Ask the worker of ``pbx_id`` to run ``kind``; its answer, or why there is none.
 
@@ -215,6 +224,8 @@ async def request(
         "params": cleaned,
         "user": getattr(user, "username", ""),
     }
+    if fence is not None:
+        message["fence"] = fence
     try:
         message["reply_to"] = await layer.new_channel()
         await layer.group_send(f"ami.{pbx_id}", message)

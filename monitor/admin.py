@@ -140,6 +140,7 @@ class PbxAdmin(admin.ModelAdmin):
         "actions",
         "unavailable",
         "worker",
+        "fence",
     ]
     actions = ["test_connection"]
 

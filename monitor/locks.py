@@ -15,6 +15,15 @@ connection): while nobody reaches the database nobody can take the lock either, 
 keeps its AMI session and the mirror catches up later. As soon as the database answers again
 the lock is taken again on a new connection; if another worker got it meanwhile (it reached the
 database while this one could not), this one stops then.
+
+A lock alone leaves a window: the lock's connection can die while the worker's other
+connections still work (an idle connection cut by a firewall, an admin's
+``pg_terminate_backend``), and the stand-by then takes the PBX over while the old worker goes
+on writing until its next look at the lock. So a takeover also raises the PBX row's *fence*
+(``Pbx.fence``, in the same transaction that names the new worker), and every transaction a
+worker writes starts by checking that the fence is still the one it was started with
+(``mirror.check_fence``, under the row's write lock): the old worker's first write after the
+takeover is refused, it stops at once, and actions sent for the new fence are not its to run.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ and returns the summary the pages need (which rows, by primary key, changed or w
 for calls also which conversations, by linkedid, changed or ended: ``conversations`` and
 ``conversations_removed``).
 
+Every transaction of a worker that holds a fence (``Batch.fence``, from the pool's claim of the
+PBX; see :mod:`monitor.locks`) starts by checking it against the PBX row's, under that row's
+write lock: once another worker has taken the PBX over, nothing of this one is written again.
+
 A *full* batch (after a resync, or after the database was away) writes every row of the PBX and
 deletes every row the state no longer has: that is how ghosts disappear, including rows left by
 a worker that died.
@@ -20,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import F, Model
 
 from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
@@ -149,6 +153,7 @@ class Batch:
     pbx_id: int
     full: bool = False
     status: StatusRow | None = None
+    fence: int | None = None  # None: a worker outside a pool (tests, benchmarks), never fenced
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -179,11 +184,12 @@ class Batch:
         state: Any,
         full: bool = False,
         status: StatusRow | None = None,
+        fence: int | None = None,
     ) -> Batch:
         """``changes``: a ``state.Changes``; ``state``: the live PbxState, all of which a
         ``full`` write copies, and where the peer of a call whose peer did not change is found
         (a hold touches one side only: without it that row would lose its peer's channel)."""
-        b = cls(pbx_id=pbx_id, full=full, status=status)
+        b = cls(pbx_id=pbx_id, full=full, status=status, fence=fence)
         if full:
             sources = {
                 "endpoints": state.endpoints.table.rows,
@@ -324,6 +330,32 @@ def call_row(c: Any, calls: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- the fence --------------------------------------------------------------------------------
+class Fenced(Exception):
+    """Another worker has taken this PBX over: this one must write nothing more, and stop."""
+
+
+def check_fence(pbx_id: int, fence: int | None) -> None:
+    """Raise :class:`Fenced` unless ``fence`` is still the PBX row's; call it first in a
+    transaction. It is an UPDATE (of nothing) rather than a read, so that it takes the row's
+    write lock: a takeover's raise of the fence waits for this transaction to end, and no
+    write of this one can come after it (a SELECT ... FOR UPDATE would do on PostgreSQL only;
+    SQLite has no row locks, and its write lock comes with the first write)."""
+    if fence is None:
+        return
+    if not Pbx.objects.filter(pk=pbx_id, fence=fence).update(fence=F("fence")):
+        raise Fenced(f"PBX {pbx_id}: another worker has taken over (this worker's fence {fence})")
+
+
+def claim(pbx_id: int, fields: dict[str, Any]) -> int | None:
+    """Take the PBX over: raise its fence, write ``fields``; the new fence (None: no such
+    PBX). Called by a worker pool right after it got the PBX's lock, before anything else."""
+    with transaction.atomic():
+        if not Pbx.objects.filter(pk=pbx_id).update(fence=F("fence") + 1, **fields):
+            return None
+        return Pbx.objects.filter(pk=pbx_id).values_list("fence", flat=True).get()
+
+
 # -- the flush --------------------------------------------------------------------------------
 def flush(batch: Batch) -> dict[str, Any]:
     """Write ``batch`` in one transaction; return the summary for the pages.
@@ -333,10 +365,12 @@ def flush(batch: Batch) -> dict[str, Any]:
     ``batch.skipped``) and the rest is written. Other errors (the database away) raise."""
     try:
         with transaction.atomic():
+            check_fence(batch.pbx_id, batch.fence)
             return _Writer(batch).write()
     except (DataError, IntegrityError):
         pass
     with transaction.atomic():
+        check_fence(batch.pbx_id, batch.fence)
         _drop_refused(batch)
         return _Writer(batch).write()
 
@@ -398,9 +432,16 @@ def _try_each(batch: Batch, kind: str, spec: tuple[Any, ...], ids: Any) -> None:
 
 
 def pbx_status_update(*, pbx_id: int, status: StatusRow) -> None:
+    """Write the live-status columns (within a flush, whose fence is checked already)."""
+    Pbx.objects.filter(pk=pbx_id).update(**asdict(status))
+
+
+def status_only(*, pbx_id: int, status: StatusRow, fence: int | None) -> None:
     """Write the live-status columns alone: while the mirror's writes fail, the PBX row must
     still say the session is up (or down) and why."""
-    Pbx.objects.filter(pk=pbx_id).update(**asdict(status))
+    with transaction.atomic():
+        check_fence(pbx_id, fence)
+        pbx_status_update(pbx_id=pbx_id, status=status)
 
 
 class _Writer:

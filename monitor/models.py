@@ -8,6 +8,7 @@ unreachable its rows stay, and ``Pbx.stale_since`` says since when they may be w
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -111,6 +112,11 @@ class Pbx(models.Model):
         max_length=16, blank=True, editable=False, help_text="up / shutting_down, as the PBX said."
     )
     worker = models.CharField(max_length=100, blank=True, editable=False)
+    # The fencing token of monitor.locks: raised by each worker that takes the PBX over, and
+    # checked by every write of a worker, so that one that lost its lock writes nothing more.
+    fence = models.BigIntegerField(
+        "takeovers", default=0, editable=False, help_text="Raised each time a worker takes over."
+    )
 
     class Meta:
         verbose_name = "PBX"
@@ -119,6 +125,18 @@ class Pbx(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A form loaded before a takeover must not put the old fence back (that would fence
+        # out the active worker, and let the one it replaced write again): only the pools'
+        # claims (monitor.mirror.claim) change it, with an UPDATE of their own.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "fence"
+            ]
+        super().save(*args, **kwargs)
 
     # The secret: write-only from the outside.
     def set_secret(self, secret: str) -> None:

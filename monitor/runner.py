@@ -18,6 +18,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from . import mirror
 from .ami.config import AmiConfig
 from .crypto import SecretUnreadable
 from .locks import PbxLock, holder_name, lock_for
@@ -74,11 +75,12 @@ def _load_enabled() -> list[tuple[int, str, tuple[Any, ...], AmiConfig | None, s
     return out
 
 
-def _claim(pbx_id: int, error: str = "") -> None:
+def _claim(pbx_id: int, error: str = "") -> int | None:
+    """Raise the PBX's fence (see monitor.locks) and name this process its worker."""
     fields: dict[str, Any] = {"worker": holder_name()}
     if error:
         fields.update(last_error=error, connected=False)
-    Pbx.objects.filter(pk=pbx_id).update(**fields)
+    return mirror.claim(pbx_id, fields)
 
 
 class WorkerPool:
@@ -133,7 +135,10 @@ class WorkerPool:
                 await self._stop(pbx_id)
             elif run.task.done():
                 exc = run.task.exception() if not run.task.cancelled() else None
-                log.error("PBX %s: worker ended (%r); restarting", pbx_id, exc)
+                if isinstance(exc, mirror.Fenced):
+                    log.warning("PBX %s: another worker took over; this one stands by", pbx_id)
+                else:
+                    log.error("PBX %s: worker ended (%r); restarting", pbx_id, exc)
                 await self._stop(pbx_id)
             else:
                 await self._check_lock(pbx_id, run)
@@ -156,8 +161,17 @@ class WorkerPool:
                 await asyncio.to_thread(lock.release)
                 continue
             self._unusable.pop(pbx_id, None)
-            await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id)
-            worker = PbxWorker(pbx_id, config, publish=self.publish, **self.worker_options)
+            try:
+                fence = await database_sync_to_async(_claim, thread_sensitive=False)(pbx_id)
+            except Exception as exc:  # the database went away since the list was read
+                log.warning("PBX %s (%s): cannot take it over now: %s", pbx_id, name, exc)
+                fence = None
+            if fence is None:  # or deleted since the list was read: the next poll sees
+                await asyncio.to_thread(lock.release)
+                continue
+            worker = PbxWorker(
+                pbx_id, config, publish=self.publish, fence=fence, **self.worker_options
+            )
             task = asyncio.create_task(worker.run(), name=f"pbx{pbx_id}")
             self.running[pbx_id] = _Running(worker, task, lock, fingerprint)
             log.info("PBX %s (%s): worker active at %s", pbx_id, name, config.address)

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .locks import holder_name
+from .mirror import Fenced, check_fence
 from .models import WorkerStats
 
 if TYPE_CHECKING:
@@ -39,8 +40,17 @@ STATS_INTERVAL = 1.0  # seconds between two reports of one worker
 COUNTERS = ("events_applied", "flushes", "resyncs", "reconnects", "event_overflows")
 
 
-def worker_stats_add(*, pbx_id: int, deltas: dict[str, int], gauges: dict[str, Any]) -> None:
-    """Add ``deltas`` to the PBX's counters and set ``gauges`` and the heartbeat."""
+def worker_stats_add(
+    *, pbx_id: int, deltas: dict[str, int], gauges: dict[str, Any], fence: int | None = None
+) -> None:
+    """Add ``deltas`` to the PBX's counters and set ``gauges`` and the heartbeat; nothing if
+    another worker took the PBX over (raises ``mirror.Fenced``: its own flush then stops it)."""
+    with transaction.atomic():
+        check_fence(pbx_id, fence)
+        _add(pbx_id, deltas, gauges)
+
+
+def _add(pbx_id: int, deltas: dict[str, int], gauges: dict[str, Any]) -> None:
     fields = {name: F(name) + value for name, value in deltas.items() if value}
     fields.update(gauges, updated_at=timezone.now())
     if WorkerStats.objects.filter(pbx_id=pbx_id).update(**fields):
@@ -110,8 +120,10 @@ class StatsReporter:
             self._last_at, self._last_events = now, self.worker.events_applied
             self.worker.flush_lag_max = 0.0
             await database_sync_to_async(worker_stats_add, thread_sensitive=False)(
-                pbx_id=self.worker.pbx_id, deltas=deltas, gauges=gauges
+                pbx_id=self.worker.pbx_id, deltas=deltas, gauges=gauges, fence=self.worker.fence
             )
+        except Fenced:
+            return False  # the worker's next flush finds it too, and stops it (and says so)
         except Exception as exc:
             if not self._failing:
                 log.warning("PBX %s: cannot write worker statistics: %s", self.worker.pbx_id, exc)

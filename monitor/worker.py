@@ -13,6 +13,9 @@ The order of things, and why:
    retried as a full write of the state, so nothing is lost while the database is away.
 4. After each flush one compact change set per PBX goes to the channel layer.
 5. While the session is down the PBX row says since when its data is stale.
+6. A worker started by a pool holds the PBX's fence (:mod:`monitor.locks`): when a write finds
+   that another worker took over, this one stops at once, writing nothing more, and runs no
+   supervisor action sent to the new one.
 """
 
 from __future__ import annotations
@@ -90,8 +93,11 @@ class PbxWorker:
         client: AmiClient | None = None,
         clock: Callable[[], float] = time.time,
         stats_interval: float | None = STATS_INTERVAL,
+        fence: int | None = None,
     ) -> None:
         self.pbx_id = pbx_id
+        self.fence = fence
+        self.fenced = False  # another worker took over: nothing more is written
         self.config = config
         self.client = client or AmiClient(config)
         self.state = PbxState()
@@ -141,10 +147,11 @@ class PbxWorker:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.client.stop(), STOP_TIMEOUT)
-            self._mark_down("fcmdash worker stopped")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self.flush()), 5.0)
-            if self.stats is not None:
+            if not self.fenced:  # else the PBX row is the new worker's, down to its status
+                self._mark_down("fcmdash worker stopped")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self.flush()), 5.0)
+            if self.stats is not None and not self.fenced:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(self.stats.report()), 5.0)
 
@@ -368,7 +375,7 @@ class PbxWorker:
                 failing = False
                 while True:
                     message = await layer.receive(channel)
-                    if message.get("type") == "ami.action":
+                    if message.get("type") == "ami.action" and self._ours(message):
                         task = asyncio.create_task(self._serve_action(layer, execute, message))
                         self._action_tasks.add(task)
                         task.add_done_callback(self._action_tasks.discard)
@@ -382,6 +389,21 @@ class PbxWorker:
                 failing = True
                 layer = await _fresh_layer(layer)
                 await asyncio.sleep(1.0)
+
+    def _ours(self, message: dict[str, Any]) -> bool:
+        """Whether the page sent ``message`` to this worker's takeover of the PBX: one taken
+        over from, and still in the group, must not run it too (no answer: the new worker's
+        counts). A message without a fence comes from code that does not read it (tests)."""
+        sent_to = message.get("fence")
+        if self.fence is None or sent_to is None or sent_to == self.fence:
+            return True
+        log.warning(
+            "PBX %s: an action for fence %s left to that worker (this one's is %s)",
+            self.pbx_id,
+            sent_to,
+            self.fence,
+        )
+        return False
 
     async def _serve_action(self, layer: Any, execute: Any, message: dict[str, Any]) -> None:
         try:
@@ -438,11 +460,15 @@ class PbxWorker:
                 if status is not None
                 else None
             ),
+            fence=self.fence,
         )
         self._full_write = self._full_write and not full
         self._status_dirty = False
         try:
             summary = await database_sync_to_async(mirror.flush, thread_sensitive=False)(batch)
+        except mirror.Fenced as exc:
+            self._fence_lost(exc)
+            raise
         except Exception as exc:
             self._log_skipped(batch)
             await self._flush_failed(exc, batch.status)
@@ -488,10 +514,20 @@ class PbxWorker:
         self._flush_backoff = min(FLUSH_BACKOFF_MAX, backoff)
         self._flush_retry_at = time.monotonic() + self._flush_backoff
         if status is not None:
-            with contextlib.suppress(Exception):  # the database may be away altogether
-                await database_sync_to_async(mirror.pbx_status_update, thread_sensitive=False)(
-                    pbx_id=self.pbx_id, status=status
+            try:
+                await database_sync_to_async(mirror.status_only, thread_sensitive=False)(
+                    pbx_id=self.pbx_id, status=status, fence=self.fence
                 )
+            except mirror.Fenced as exc:
+                self._fence_lost(exc)
+                raise
+            except Exception:  # the database may be away altogether
+                pass
+
+    def _fence_lost(self, exc: mirror.Fenced) -> None:
+        if not self.fenced:
+            log.error("%s: this worker stops, writing nothing more", exc)
+        self.fenced = True
 
     async def _publish_changes(self, summary: dict[str, Any] | None) -> None:
         """Send the pages what changed. After a publish that failed (Redis was away, or the

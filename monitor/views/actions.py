@@ -87,7 +87,7 @@ async def _send(form: ActionForm, kind: str, user: Any) -> actions.Result:
         since = f" since {timezone.localtime(pbx.stale_since):%H:%M}" if pbx.stale_since else ""
         return actions.Result(False, f"PBX {pbx.name} is not connected{since}", sent=False)
     try:
-        return await actions.request(pbx.pk, kind, form.params, user=user)
+        return await actions.request(pbx.pk, kind, form.params, user=user, fence=pbx.fence)
     except actions.InvalidParams as exc:
         return actions.Result(False, f"refused: {exc}", sent=False)
 

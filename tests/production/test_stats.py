@@ -37,6 +37,7 @@ def fake_worker(pbx_id: int) -> SimpleNamespace:
         pending_since=None,
         flush_lag_max=0.0,
         flush_error="",
+        fence=None,
     )
 
 

@@ -29,8 +29,9 @@ def sent(monkeypatch):
         "unpause": "Interface unpaused successfully",
     }
 
-    async def fake_request(pbx_id, kind, params, *, user, timeout=10.0):
+    async def fake_request(pbx_id, kind, params, *, user, timeout=10.0, fence=None):
         actions.clean_params(kind, params)  # what the real one checks first
+        assert fence is not None, "the view must say which takeover of the PBX it asks"
         calls.append((pbx_id, kind, params))
         return actions.Result(True, answers[kind])
 
