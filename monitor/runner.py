@@ -190,11 +190,13 @@ class WorkerPool:
         run.lock_unknown = held is None
 
     async def _stop(self, pbx_id: int) -> None:
-        run = self.running.pop(pbx_id)
+        # Listed as running until it has stopped, its last status written and its lock free.
+        run = self.running[pbx_id]
         run.task.cancel()
         with contextlib.suppress(BaseException):
             await run.task
         await asyncio.to_thread(run.lock.release)
+        del self.running[pbx_id]
 
     async def stop_all(self) -> None:
         for pbx_id in list(self.running):
