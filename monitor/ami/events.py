@@ -40,6 +40,11 @@ WANTED_EVENTS: frozenset[str] = frozenset(
         "Hold",
         "Unhold",
         "OriginateResponse",
+        # what tells an abandon from a timeout, and a key pressed to leave a queue (the
+        # history's outcomes, monitor/history/__init__.py)
+        "HangupRequest",
+        "SoftHangupRequest",
+        "DTMFEnd",
         # the PBX itself
         "FullyBooted",
         "Shutdown",

@@ -1,0 +1,214 @@
+"""The database side of the recorder: its pending rows written inside a flush's transaction
+(after the mirror's fence check), and the rows a new worker reads back at start.
+
+Every write is keyed as the recorder keys its rows, so writing the same changes twice (a
+flush retried after its commit was lost with the connection) gives the same rows: calls by
+their unique (pbx, queue, uniqueid); spans by (queue, interface, started_at); misses by
+(queue, interface, uniqueid, at); gaps by their start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import DataError, IntegrityError, transaction
+
+from ..history_models import AgentMiss, AgentSpan, Outcome, QueueCallRecord, RecordGap
+from ..models import Pbx
+from .recorder import Pending
+
+CHUNK = 500
+CALL_FIELDS = [
+    "linkedid",
+    "caller_num",
+    "caller_name",
+    "entered_at",
+    "position",
+    "outcome",
+    "wait_seconds",
+    "talk_seconds",
+    "answered_at",
+    "ended_at",
+    "agent",
+    "agent_name",
+    "completed_by",
+    "partial",
+]
+CALL_TIMES = ("entered_at", "answered_at", "ended_at")
+
+
+def when(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+def history_write(*, pbx_id: int, pending: Pending | None, each: bool = False) -> bool:
+    """Write ``pending`` (in the caller's transaction); True when a row was written.
+
+    ``each``: every row in a savepoint of its own, and those the database refuses left out
+    (noted in ``pending.skipped``): one bad row must not keep the rest of the day out."""
+    if pending is None:
+        return False
+    writers = (_calls, _spans, _misses, _gaps)
+    for write in writers:
+        if each:
+            _each(write, pbx_id, pending)
+        else:
+            write(pbx_id, pending)
+    if pending.recorded_until is not None:
+        Pbx.objects.filter(pk=pbx_id).update(recorded_until=when(pending.recorded_until))
+    return bool(pending)
+
+
+def _each(write: Any, pbx_id: int, pending: Pending) -> None:
+    kind = write.__name__.strip("_")
+    rows: dict[Any, Any] = getattr(pending, kind)
+    for key in list(rows):
+        one = Pending(**{kind: {key: rows[key]}})
+        try:
+            with transaction.atomic():
+                write(pbx_id, one)
+        except (DataError, IntegrityError):
+            del rows[key]
+            pending.skipped.append((kind, key))
+
+
+def _calls(pbx_id: int, pending: Pending) -> None:
+    rows = []
+    for (queue, uid), values in pending.calls.items():
+        v = dict(values)
+        for name in CALL_TIMES:
+            v[name] = when(v[name])
+        rows.append(QueueCallRecord(pbx_id=pbx_id, queue=queue, uniqueid=uid, **v))
+    for i in range(0, len(rows), CHUNK):
+        QueueCallRecord.objects.bulk_create(
+            rows[i : i + CHUNK],
+            update_conflicts=True,
+            unique_fields=["pbx", "queue", "uniqueid"],
+            update_fields=CALL_FIELDS,
+        )
+
+
+def _spans(pbx_id: int, pending: Pending) -> None:
+    wanted = {(q, i, when(t)): v for (q, i, t), v in pending.spans.items()}
+    existing = _existing(
+        AgentSpan.objects.filter(pbx_id=pbx_id),
+        "started_at",
+        wanted,
+        lambda r: (r.queue, r.interface, r.started_at),
+    )
+    update, create = [], []
+    for key, v in wanted.items():
+        row = existing.get(key)
+        if row is None:
+            queue, interface, started = key
+            create.append(
+                AgentSpan(
+                    pbx_id=pbx_id,
+                    queue=queue,
+                    interface=interface,
+                    started_at=started,
+                    **_span_values(v),
+                )
+            )
+        else:
+            for name, value in _span_values(v).items():
+                setattr(row, name, value)
+            update.append(row)
+    AgentSpan.objects.bulk_update(update, ["name", "state", "reason", "ended_at"], CHUNK)
+    AgentSpan.objects.bulk_create(create, CHUNK)
+
+
+def _span_values(v: dict[str, Any]) -> dict[str, Any]:
+    return {**v, "ended_at": when(v["ended_at"])}
+
+
+def _misses(pbx_id: int, pending: Pending) -> None:
+    wanted = {(q, i, u, when(t)): v for (q, i, u, t), v in pending.misses.items()}
+    existing = _existing(
+        AgentMiss.objects.filter(pbx_id=pbx_id),
+        "at",
+        wanted,
+        lambda r: (r.queue, r.interface, r.uniqueid, r.at),
+    )
+    create = [
+        AgentMiss(pbx_id=pbx_id, queue=q, interface=i, uniqueid=u, at=at, **v)
+        for (q, i, u, at), v in wanted.items()
+        if (q, i, u, at) not in existing
+    ]
+    AgentMiss.objects.bulk_create(create, CHUNK)
+
+
+def _gaps(pbx_id: int, pending: Pending) -> None:
+    for started, v in pending.gaps.items():
+        start = when(started)
+        updated = RecordGap.objects.filter(pbx_id=pbx_id, started_at=start).update(
+            ended_at=when(v["ended_at"]), reason=v["reason"]
+        )
+        if not updated:
+            RecordGap.objects.create(
+                pbx_id=pbx_id, started_at=start, ended_at=when(v["ended_at"]), reason=v["reason"]
+            )
+
+
+def _existing(qs: Any, time_field: str, wanted: dict[tuple, Any], key: Any) -> dict[tuple, Any]:
+    """The rows of ``qs`` whose key (``key(row)``, its last part the time) is in ``wanted``."""
+    times = sorted({k[-1] for k in wanted})
+    out = {}
+    for i in range(0, len(times), CHUNK):
+        for row in qs.filter(**{f"{time_field}__in": times[i : i + CHUNK]}):
+            k = key(row)
+            if k in wanted:
+                out[k] = row
+    return out
+
+
+# -- read back at a worker's start ----------------------------------------------------------
+def history_open(*, pbx_id: int) -> dict[str, Any]:
+    """What the last run of this PBX's worker left open, for ``Recorder.restore``."""
+    calls = QueueCallRecord.objects.filter(
+        pbx_id=pbx_id, outcome__in=[Outcome.WAITING, Outcome.ANSWERED], ended_at__isnull=True
+    )
+    spans = AgentSpan.objects.filter(pbx_id=pbx_id, ended_at__isnull=True)
+    gap = RecordGap.objects.filter(pbx_id=pbx_id, ended_at__isnull=True).order_by("-started_at")
+    until = Pbx.objects.filter(pk=pbx_id).values_list("recorded_until", flat=True).first()
+    open_gap = gap.first()
+    return {
+        "calls": [_stay_of(c) for c in calls],
+        "spans": [
+            {
+                "queue": s.queue,
+                "interface": s.interface,
+                "name": s.name,
+                "state": s.state,
+                "reason": s.reason,
+                "started_at": s.started_at.timestamp(),
+            }
+            for s in spans
+        ],
+        "gap": (
+            None
+            if open_gap is None
+            else {"started_at": open_gap.started_at.timestamp(), "reason": open_gap.reason}
+        ),
+        "recorded_until": until.timestamp() if until is not None else None,
+    }
+
+
+def _stay_of(c: QueueCallRecord) -> dict[str, Any]:
+    return {
+        "queue": c.queue,
+        "uniqueid": c.uniqueid,
+        "entered_at": c.entered_at.timestamp(),
+        "linkedid": c.linkedid,
+        "caller_num": c.caller_num,
+        "caller_name": c.caller_name,
+        "position": c.position,
+        "outcome": c.outcome,
+        "wait": c.wait_seconds,
+        "talk": c.talk_seconds,
+        "answered_at": c.answered_at.timestamp() if c.answered_at else None,
+        "agent": c.agent,
+        "agent_name": c.agent_name,
+        "partial": c.partial,
+    }
