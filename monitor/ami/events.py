@@ -51,3 +51,8 @@ WANTED_EVENTS: frozenset[str] = frozenset(
         "Reload",
     )
 )
+
+# Events kept only when they hold these bytes: app_queue's QUEUESTATUS (TIMEOUT, LEAVEEMPTY)
+# tells a timeout from an empty queue, among the hundreds of VarSets of a busy PBX (f5 has
+# 397 for five calls), which stay skipped unread. Only users reading ``dialplan`` get them.
+WANTED_IF: dict[str, bytes] = {"varset": b"Variable: QUEUESTATUS\r"}

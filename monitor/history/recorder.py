@@ -237,9 +237,8 @@ class Recorder:
                 continue
             if stay.outcome == Outcome.ANSWERED and stay.uniqueid in channels:
                 continue
-            if stay.outcome == Outcome.WAITING and stay.left_at is not None:
-                self._decide_leave(stay)
-                continue
+            # Gone from the lists, or left with its AgentConnect perhaps among what was lost.
+            stay.left_at = None
             stay.outcome, stay.partial = Outcome.INCOMPLETE, True
             stay.ended_at = max(lost_at, stay.answered_at or stay.entered_at)
             self._end(stay)

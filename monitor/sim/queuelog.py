@@ -33,9 +33,9 @@ class Tally:
     # (queue, callid) -> outcome, wait_seconds, talk_seconds, agent, completed_by
     calls: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     misses: list[tuple[str, str, str, int]] = field(default_factory=list)  # queue, agent, id, ms
-    # (queue, agent) -> [reason, ...] of each PAUSE, and how many UNPAUSE followed
-    pauses: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    unpauses: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (queue, agent) -> [(reason, ended), ...]: each pause period, in order. A PAUSE with the
+    # reason already running continues it; one with another reason starts a new period.
+    pauses: dict[tuple[str, str], list[tuple[str, bool]]] = field(default_factory=dict)
 
 
 def tally(lines: list[str]) -> Tally:
@@ -70,7 +70,13 @@ def tally(lines: list[str]) -> Tally:
         elif event == "RINGNOANSWER":
             out.misses.append((queue, agent, callid, int(data[0])))
         elif event == "PAUSE":
-            out.pauses.setdefault((queue, agent), []).append(data[0])
+            periods = out.pauses.setdefault((queue, agent), [])
+            if not periods or periods[-1] != (data[0], False):
+                if periods and not periods[-1][1]:
+                    periods[-1] = (periods[-1][0], True)
+                periods.append((data[0], False))
         elif event == "UNPAUSE":
-            out.unpauses[(queue, agent)] = out.unpauses.get((queue, agent), 0) + 1
+            periods = out.pauses.get((queue, agent))
+            if periods and not periods[-1][1]:
+                periods[-1] = (periods[-1][0], True)
     return out
