@@ -245,6 +245,7 @@ class Recorder:
         for (queue, uid), caller in waiting.items():
             if (queue, uid) not in self.stays:
                 self._seen_waiting(queue, uid, caller, now)
+        self.up = True
         members = state.queues.members.rows
         for key in [k for k in self.spans if k not in members]:
             self._close_span(key, now)
@@ -255,7 +256,6 @@ class Recorder:
             started, reason = self.gap
             self.pending.gaps[started] = {"ended_at": now, "reason": reason}
             self.gap = None
-        self.up = True
 
     def restore(
         self,

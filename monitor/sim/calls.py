@@ -1026,22 +1026,27 @@ class CallEngine:
             m = qc.members.pop(leg.uniqueid, None)
             if m is None or leg.gone:
                 continue
-            self.dial_event(
-                "AgentRingNoAnswer",
-                a,
-                leg,
-                ("Queue", q.name),
-                ("Interface", m.interface),
-                ("MemberName", m.name),
-                ("RingTime", str(ring_ms)),
-            )
-            self.pbx.log_queue(a.uniqueid, q.name, m.interface, "RINGNOANSWER", ring_ms)
+            self._ring_no_answer(qc, leg, m, ring_ms)
             self.dial_event("DialEnd", a, leg, ("DialStatus", "NOANSWER"))
             m.ringing = None
             self._hangup_plain(leg, 0)
             self.refresh(leg)
         qc.run = None
         qc.timers.append(self.later(q.retry, self._queue_retry, q))
+
+    def _ring_no_answer(self, qc: QueueCall, leg: Channel, m: Member, ring_ms: int) -> None:
+        """AgentRingNoAnswer and queue_log's RINGNOANSWER (f5 (a) and (e): milliseconds)."""
+        a, q = qc.caller.channel, qc.caller.queue
+        self.dial_event(
+            "AgentRingNoAnswer",
+            a,
+            leg,
+            ("Queue", q.name),
+            ("Interface", m.interface),
+            ("MemberName", m.name),
+            ("RingTime", str(ring_ms)),
+        )
+        self.pbx.log_queue(a.uniqueid, q.name, m.interface, "RINGNOANSWER", ring_ms)
 
     def _queue_retry(self, q: Queue) -> None:
         self.queue_ring(q)
@@ -1225,16 +1230,7 @@ class CallEngine:
                 m.ringing = None
                 self.dial_event("DialEnd", a, ch, ("DialStatus", "NOANSWER"))
                 ring_ms = int((self.now - ((run and run.ring_started) or self.now)) * 1000)
-                self.dial_event(
-                    "AgentRingNoAnswer",
-                    a,
-                    ch,
-                    ("Queue", q.name),
-                    ("Interface", m.interface),
-                    ("MemberName", m.name),
-                    ("RingTime", str(ring_ms)),
-                )
-                self.pbx.log_queue(a.uniqueid, q.name, m.interface, "RINGNOANSWER", ring_ms)
+                self._ring_no_answer(qc, ch, m, ring_ms)
                 self._hangup_plain(ch, cause)
                 self.refresh(ch)
             if run is not None:
