@@ -123,6 +123,7 @@ class Span:
     reason: str
     name: str
     started_at: float
+    handed: bool = False  # its row went out with a flush: closing it updates that row
 
 
 @dataclass
@@ -133,7 +134,8 @@ class Pending:
     one and writing the same ``Pending`` twice gives the same rows."""
 
     calls: dict[CallKey, dict[str, Any]] = field(default_factory=dict)
-    # (queue, interface, started_at) -> name, state, reason, ended_at
+    # (queue, interface, started_at) -> name, state, reason, ended_at, and ``fresh``: no
+    # flush had its row yet, so it is inserted without looking for it first
     spans: dict[tuple[str, str, float], dict[str, Any]] = field(default_factory=dict)
     # (queue, interface, caller uniqueid, at) -> name, ring_ms
     misses: dict[tuple[str, str, str, float], dict[str, Any]] = field(default_factory=dict)
@@ -294,6 +296,7 @@ class Recorder:
                 "state": row["state"],
                 "reason": row["reason"],
                 "ended_at": ended,
+                "fresh": False,
             }
 
     # -- output -------------------------------------------------------------------------
@@ -301,6 +304,10 @@ class Recorder:
         """The row changes so far (and, while the session is up, ``recorded_until``)."""
         self.tick(now)
         out, self.pending = self.pending, Pending()
+        for (queue, interface, started), _ in out.spans.items():
+            span = self.spans.get((queue, interface))
+            if span is not None and span.started_at == started:
+                span.handed = True
         if self.up and (out or now - self._until_written >= RECORDED_EVERY):
             out.recorded_until = self._until_written = now
         return out
@@ -309,6 +316,9 @@ class Recorder:
         """A flush failed: its rows go out with the next one (newer changes win)."""
         self.pending = pending.under(self.pending)
         self.pending.recorded_until = None
+        # Its transaction may have committed with only the answer lost: look before inserting.
+        for row in self.pending.spans.values():
+            row["fresh"] = False
         self._until_written = float("-inf")
 
     def tick(self, now: float) -> None:
@@ -536,6 +546,7 @@ class Recorder:
             "state": span.state,
             "reason": span.reason,
             "ended_at": ended_at,
+            "fresh": not span.handed,
         }
 
 

@@ -90,37 +90,40 @@ def _calls(pbx_id: int, pending: Pending) -> None:
 
 
 def _spans(pbx_id: int, pending: Pending) -> None:
-    wanted = {(q, i, when(t)): v for (q, i, t), v in pending.spans.items()}
+    """Spans no flush had are inserted; the others (closed since, or retried) are looked up
+    by their key and updated, or inserted if not there. A span's name, state and reason never
+    change once opened (another state is another span): only ``ended_at`` is updated."""
+    fresh, known = [], {}
+    for (queue, interface, t), v in pending.spans.items():
+        values = {k: v[k] for k in ("name", "state", "reason")}
+        row = AgentSpan(
+            pbx_id=pbx_id,
+            queue=queue,
+            interface=interface,
+            started_at=when(t),
+            ended_at=when(v["ended_at"]),
+            **values,
+        )
+        if v.get("fresh"):
+            fresh.append(row)
+        else:
+            known[(queue, interface, row.started_at)] = row
     existing = _existing(
         AgentSpan.objects.filter(pbx_id=pbx_id),
         "started_at",
-        wanted,
+        known,
         lambda r: (r.queue, r.interface, r.started_at),
     )
-    update, create = [], []
-    for key, v in wanted.items():
-        row = existing.get(key)
-        if row is None:
-            queue, interface, started = key
-            create.append(
-                AgentSpan(
-                    pbx_id=pbx_id,
-                    queue=queue,
-                    interface=interface,
-                    started_at=started,
-                    **_span_values(v),
-                )
-            )
-        else:
-            for name, value in _span_values(v).items():
-                setattr(row, name, value)
-            update.append(row)
-    AgentSpan.objects.bulk_update(update, ["name", "state", "reason", "ended_at"], CHUNK)
-    AgentSpan.objects.bulk_create(create, CHUNK)
-
-
-def _span_values(v: dict[str, Any]) -> dict[str, Any]:
-    return {**v, "ended_at": when(v["ended_at"])}
+    update = []
+    for key, row in known.items():
+        found = existing.get(key)
+        if found is None:
+            fresh.append(row)
+        elif found.ended_at != row.ended_at:
+            found.ended_at = row.ended_at
+            update.append(found)
+    AgentSpan.objects.bulk_update(update, ["ended_at"], CHUNK)
+    AgentSpan.objects.bulk_create(fresh, CHUNK)
 
 
 def _misses(pbx_id: int, pending: Pending) -> None:
