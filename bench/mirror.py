@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/mirror.py [--rates 25,50,100,...,3200] [--seconds 4]
                                      [--lag-bound 1.0] [--no-absorb] [--no-resync]
-                                     [--recording both|on|off]
+                                     [--recording both|on|off] [--cost-rates 100,200]
+                                     [--repeat 3]
 
 1. **Absorb.** The simulator's seeded call centre (1,000 phones, 20 queues x 10 members) runs
    at rising call rates against a worker with the production flush interval (0.1 s). Every
@@ -30,6 +31,13 @@ It never asserts a timing.
    the same seeded load: the table has both, and a line per database compares the highest
    rate absorbed and the event loop's CPU time per event applied (``thread_time`` of the
    worker's thread over a step, recorder included) at each rate both absorbed.
+   ``--cost-rates`` measures it more steadily: at each of those rates, ``--repeat`` steps
+   recording and as many not, alternated in one child, each giving the worker's *work per
+   event*: CPU seconds of its event loop plus of its flushes (``thread_time`` in the flush
+   thread; SQLite works there, PostgreSQL in its server, so there the flushes' wall time is
+   used), over the events applied while the load ran. Throughput is its inverse: the cost is
+   the median work recording over the median not, less one. CPU time, unlike wall time,
+   holds up when other processes share the machine.
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.child:
         print(json.dumps(child(args)))
         return {}
+    if args.cost_rates:
+        return measure_cost(args)
     modes = {"both": ("on", "off"), "on": ("on",), "off": ("off",)}[args.recording]
     results = {}
     for mode in modes:
@@ -90,6 +100,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-absorb", dest="absorb", action="store_false")
     ap.add_argument("--no-resync", dest="resync", action="store_false")
     ap.add_argument("--recording", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--cost-rates", default="", help="calls/s: work per event, on vs off")
+    ap.add_argument("--repeat", type=int, default=3, help="steps per mode and cost rate")
     ap.add_argument("--child", choices=("sqlite", "postgresql"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -107,7 +119,8 @@ def run_child(
     argv += ["--seconds", str(args.seconds), "--lag-bound", str(args.lag_bound)]
     argv += [] if args.absorb else ["--no-absorb"]
     argv += [] if args.resync else ["--no-resync"]
-    argv += ["--recording", mode]
+    argv += ["--recording", mode, "--repeat", str(args.repeat)]
+    argv += ["--cost-rates", args.cost_rates] if args.cost_rates else []
     with tempfile.TemporaryDirectory(prefix="fcmdash-bench-") as var:
         env["FCMDASH_VAR_DIR"] = var
         env.setdefault("FCMDASH_LOG_LEVEL", "WARNING")
@@ -181,6 +194,25 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             )
 
 
+def measure_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the cost series (``--cost-rates``), on each database."""
+    results = {"sqlite": run_child("sqlite", args, {})}
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        with fresh_database(url, "fcmdash_bench") as db_url:
+            results["postgresql"] = run_child("postgresql", args, {"DATABASE_URL": db_url})
+    for backend, r in results.items():
+        for c in r["cost"]:
+            print(
+                f"{backend}: {c['calls_per_s']:.0f} calls/s, work per event applied"
+                f" recording {c['on_us']:.1f} us, not recording {c['off_us']:.1f} us"
+                f" (medians of {len(c['on'])}): recording costs {c['cost_pct']:+.1f} %"
+                " of the worker's throughput"
+            )
+    print(json.dumps(results))
+    return results
+
+
 def print_cost(results: dict[str, dict[str, Any]]) -> None:
     """One line per database run both ways: what recording the day costs the worker."""
     for backend in ("sqlite", "postgresql"):
@@ -217,6 +249,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.cost_rates:
+        rates = [float(r) for r in args.cost_rates.split(",") if r]
+        return {"cost": asyncio.run(cost_series(rates, args.seconds, args.lag_bound, args.repeat))}
     out: dict[str, Any] = {"recording": args.recording == "on"}
     record = args.recording == "on"
     if args.absorb:
@@ -254,17 +289,45 @@ class FlushTimer:
 
         self.mirror, self.original = mirror, mirror.flush
         self.seconds: list[float] = []
+        self.cpu: list[float] = []  # the flush thread's CPU seconds, flush by flush
         mirror.flush = self._timed
 
     def _timed(self, batch: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return self.original(batch)
         finally:
+            self.cpu.append(time.thread_time() - cpu)
             self.seconds.append(time.perf_counter() - started)
 
     def close(self) -> None:
         self.mirror.flush = self.original
+
+
+# -- 3. what recording costs -----------------------------------------------------------------
+async def cost_series(
+    rates: list[float], seconds: float, lag_bound: float, repeat: int
+) -> list[dict[str, Any]]:
+    out = []
+    for rate in rates:
+        work: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeat):
+            for record in (True, False):  # alternated: the machine's load hits both alike
+                step = await absorb_step(rate, seconds, lag_bound, record)
+                work[record].append(step["work_us_per_event"])
+        on, off = statistics.median(work[True]), statistics.median(work[False])
+        out.append(
+            {
+                "calls_per_s": rate,
+                "on": work[True],
+                "off": work[False],
+                "on_us": round(on, 2),
+                "off_us": round(off, 2),
+                "cost_pct": round(100.0 * (on / off - 1), 1) if off else 0.0,
+            }
+        )
+        print(f"  {rate:>5.0f} calls/s: {out[-1]}", file=sys.stderr, flush=True)
+    return out
 
 
 # -- 1. events absorbed with flushing ------------------------------------------------------------
@@ -319,7 +382,11 @@ async def absorb_step(
             st.call(scenario.start)
             window = await probe.send_for(seconds)
             # The loop's CPU while the load ran (the settling after it polls on this thread).
-            busy = (time.thread_time() - before["loop_cpu_s"], worker.events_applied)
+            busy = (
+                time.thread_time() - before["loop_cpu_s"],
+                worker.events_applied,
+                len(timer.seconds),
+            )
             st.call(scenario.stop)
             st.call(st.sim.pbx.calls.reset)  # no timer fires any more: the PBX stands still
             frozen = time.monotonic()
@@ -379,6 +446,7 @@ def step_figures(
         "flush_ms_mean": round(1000 * statistics.fmean(times), 1) if times else 0.0,
         "flush_ms_max": round(1000 * max(times), 1) if times else 0.0,
         "loop_us_per_event": loop_us_per_event(before, after),
+        "work_us_per_event": work_us_per_event(before, after),
         "lag_mean_s": round(statistics.fmean(lags), 3) if lags else None,
         "lag_max_s": round(lag_max, 3),
         "overflows": overflows,
@@ -392,9 +460,22 @@ def step_figures(
 
 def loop_us_per_event(before: dict[str, Any], after: dict[str, Any]) -> float:
     """The event loop's CPU microseconds per event applied while the load ran."""
-    cpu, applied = after["busy"]
+    cpu, applied, _ = after["busy"]
     applied -= before["applied"]
     return round(1e6 * cpu / applied, 2) if applied else 0.0
+
+
+def work_us_per_event(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """The worker's work per event applied while the load ran, in microseconds: its loop's
+    CPU plus its flushes' (their CPU on SQLite, which works in the flush thread; their wall
+    time on PostgreSQL, whose work is in its server)."""
+    cpu, applied, flushes = after["busy"]
+    applied -= before["applied"]
+    timer = after["timer"]
+    done = slice(before["flush_times"], flushes)
+    sqlite = os.environ.get("DATABASE_URL") is None
+    flush = sum(timer.cpu[done]) if sqlite else sum(timer.seconds[done])
+    return round(1e6 * (cpu + flush) / applied, 2) if applied else 0.0
 
 
 async def settle(st: Any, worker: Any, timeout: float) -> bool:

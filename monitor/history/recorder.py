@@ -66,6 +66,7 @@ QUEUESTATUS = {
     "LEAVEUNAVAIL": Outcome.EXIT_EMPTY,
 }
 OPEN = (Outcome.WAITING, Outcome.ANSWERED)
+INSERT, UPDATE, UPSERT = "insert", "update", "upsert"  # how a span's row is written
 
 CallKey = tuple[str, str]  # (queue, caller uniqueid)
 MemberKey = tuple[str, str]  # (queue, interface)
@@ -134,8 +135,9 @@ class Pending:
     one and writing the same ``Pending`` twice gives the same rows."""
 
     calls: dict[CallKey, dict[str, Any]] = field(default_factory=dict)
-    # (queue, interface, started_at) -> name, state, reason, ended_at, and ``fresh``: no
-    # flush had its row yet, so it is inserted without looking for it first
+    # (queue, interface, started_at) -> name, state, reason, ended_at, and ``write``: INSERT
+    # (no flush had its row), UPDATE (a flush that succeeded wrote it: only ``ended_at``
+    # moves) or UPSERT (a flush that had it failed, perhaps after its commit: look first)
     spans: dict[tuple[str, str, float], dict[str, Any]] = field(default_factory=dict)
     # (queue, interface, caller uniqueid, at) -> name, ring_ms
     misses: dict[tuple[str, str, str, float], dict[str, Any]] = field(default_factory=dict)
@@ -148,9 +150,13 @@ class Pending:
 
     def under(self, newer: Pending) -> Pending:
         """This older batch with ``newer``'s changes on top (newer wins row by row)."""
+        spans = {**self.spans, **newer.spans}
+        for key, row in self.spans.items():
+            if row["write"] == UPSERT and key in newer.spans:
+                spans[key] = {**newer.spans[key], "write": UPSERT}  # it may not be there yet
         out = Pending(
             calls={**self.calls, **newer.calls},
-            spans={**self.spans, **newer.spans},
+            spans=spans,
             misses={**self.misses, **newer.misses},
             gaps={**self.gaps, **newer.gaps},
         )
@@ -296,7 +302,7 @@ class Recorder:
                 "state": row["state"],
                 "reason": row["reason"],
                 "ended_at": ended,
-                "fresh": False,
+                "write": UPDATE,
             }
 
     # -- output -------------------------------------------------------------------------
@@ -317,8 +323,8 @@ class Recorder:
         self.pending = pending.under(self.pending)
         self.pending.recorded_until = None
         # Its transaction may have committed with only the answer lost: look before inserting.
-        for row in self.pending.spans.values():
-            row["fresh"] = False
+        for key in pending.spans:
+            self.pending.spans[key]["write"] = UPSERT
         self._until_written = float("-inf")
 
     def tick(self, now: float) -> None:
@@ -546,7 +552,7 @@ class Recorder:
             "state": span.state,
             "reason": span.reason,
             "ended_at": ended_at,
-            "fresh": not span.handed,
+            "write": UPDATE if span.handed else INSERT,
         }
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from ..history_models import AgentMiss, AgentSpan, Outcome, QueueCallRecord, RecordGap
 from ..models import Pbx
-from .recorder import Pending
+from .recorder import INSERT, UPDATE, Pending
 
 CHUNK = 500
 CALL_FIELDS = [
@@ -90,40 +90,62 @@ def _calls(pbx_id: int, pending: Pending) -> None:
 
 
 def _spans(pbx_id: int, pending: Pending) -> None:
-    """Spans no flush had are inserted; the others (closed since, or retried) are looked up
-    by their key and updated, or inserted if not there. A span's name, state and reason never
-    change once opened (another state is another span): only ``ended_at`` is updated."""
-    fresh, known = [], {}
+    """Each span as the recorder says (``write``): inserted; its ``ended_at`` updated (a
+    span's name, state and reason never change once opened: another state is another span);
+    or, after a failed flush, looked up and updated, else inserted."""
+    insert, update, upsert = [], [], {}
     for (queue, interface, t), v in pending.spans.items():
-        values = {k: v[k] for k in ("name", "state", "reason")}
         row = AgentSpan(
             pbx_id=pbx_id,
             queue=queue,
             interface=interface,
             started_at=when(t),
             ended_at=when(v["ended_at"]),
-            **values,
+            name=v["name"],
+            state=v["state"],
+            reason=v["reason"],
         )
-        if v.get("fresh"):
-            fresh.append(row)
+        if v["write"] == INSERT:
+            insert.append(row)
+        elif v["write"] == UPDATE:
+            update.append(row)
         else:
-            known[(queue, interface, row.started_at)] = row
+            upsert[(queue, interface, row.started_at)] = row
     existing = _existing(
         AgentSpan.objects.filter(pbx_id=pbx_id),
         "started_at",
-        known,
+        upsert,
         lambda r: (r.queue, r.interface, r.started_at),
     )
-    update = []
-    for key, row in known.items():
-        found = existing.get(key)
-        if found is None:
-            fresh.append(row)
-        elif found.ended_at != row.ended_at:
-            found.ended_at = row.ended_at
-            update.append(found)
-    AgentSpan.objects.bulk_update(update, ["ended_at"], CHUNK)
-    AgentSpan.objects.bulk_create(fresh, CHUNK)
+    for key, row in upsert.items():
+        (update if key in existing else insert).append(row)
+    _end_spans(update)
+    AgentSpan.objects.bulk_create(insert, CHUNK)
+
+
+def _end_spans(rows: list[AgentSpan]) -> None:
+    """Set ``ended_at`` of the spans keyed as ``rows``, in one executemany: the ORM's
+    bulk_update builds a CASE expression per row, which was half of a busy flush's time."""
+    if not rows:
+        return
+    ops = connection.ops
+    table = connection.ops.quote_name(AgentSpan._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET ended_at = %s"
+        " WHERE pbx_id = %s AND started_at = %s AND queue = %s AND interface = %s"
+    )
+    params = [
+        (
+            ops.adapt_datetimefield_value(r.ended_at),
+            r.pbx_id,
+            ops.adapt_datetimefield_value(r.started_at),
+            r.queue,
+            r.interface,
+        )
+        for r in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _misses(pbx_id: int, pending: Pending) -> None:

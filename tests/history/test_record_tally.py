@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 
 import pytest
-from asgiref.sync import sync_to_async
+from django.db import connection
 
 from monitor.history_models import AgentMiss, AgentSpan, QueueCallRecord
+from monitor.models import Pbx
 from monitor.sim.queuelog import Tally, tally
 from monitor.sim.replay import Replay, load
 from monitor.sim.scenario import Scenario, ScenarioConfig
 from monitor.sim.transcript import transcripts_dir
 from tests.mirror.conftest import sim  # noqa: F401 - the lab PBX fixture, shared
-from tests.mirror.harness import eventually, running_worker
+from tests.mirror.harness import ADMIN, eventually, running_worker
+from tests.production.conftest import fresh_database
+from tests.reliability.conftest import eventually as polled
+from tests.reliability.database import migrate, postgres_through
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,19 +70,49 @@ def differences(pbx_id: int, expected: Tally) -> list[str]:
 
 
 async def test_f5_replayed_gives_the_rows_its_queue_log_lines_say(sim):  # noqa: F811
+    async with running_worker(sim) as worker:
+        await replayed_f5(sim, worker, eventually)
+
+
+async def replayed_f5(lab, worker, until) -> None:  # noqa: ANN001
+    """Replay f5 into ``worker`` and wait (``until``: a test's eventually) for its rows."""
     expected = tally(f5_queue_log())
     assert len(expected.calls) == 5 and len(expected.misses) == 2  # (a) to (e)
-    replay = Replay(sim, load("f5-queue-calls-for-statistics"), speed=SPEED)
-    async with running_worker(sim) as worker:
-        await eventually(lambda: [] if worker.resyncs else ["no resync yet"])
-        await replay.run()
-        await eventually(lambda: differences(worker.pbx_id, expected))
-        spans = await sync_to_async(list)(
-            AgentSpan.objects.filter(pbx_id=worker.pbx_id, ended_at__isnull=True)
-        )
-        # Every member of the lab has its one open span at the end, none paused.
-        assert len({(s.queue, s.interface) for s in spans}) == len(spans)
-        assert not [s for s in spans if s.state == "paused"]
+    replay = Replay(lab, load("f5-queue-calls-for-statistics"), speed=SPEED)
+    await until(lambda: [] if worker.resyncs else ["no resync yet"])
+    await replay.run()
+    await until(lambda: differences(worker.pbx_id, expected))
+
+    def open_spans() -> list[AgentSpan]:
+        return list(AgentSpan.objects.filter(pbx_id=worker.pbx_id, ended_at__isnull=True))
+
+    spans = await asyncio.to_thread(open_spans)
+    # Every member of the lab has its one open span at the end, none paused.
+    assert len({(s.queue, s.interface) for s in spans}) == len(spans) > 0
+    assert not [s for s in spans if s.state == "paused"]
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str, tmp_path) -> Iterator[str]:
+    with fresh_database(postgres_url) as db_url:
+        migrate(db_url, tmp_path / "var")
+        yield db_url
+
+
+async def test_f5_replayed_on_postgresql_gives_the_same_rows(sim, postgres_db):  # noqa: F811
+    async with postgres_through(postgres_db):
+
+        def new_pbx() -> int:
+            assert connection.vendor == "postgresql"
+            pbx = Pbx(name="f5-postgresql", host="127.0.0.1", port=sim.port, username=ADMIN[0])
+            pbx.set_secret(ADMIN[1])
+            pbx.save()
+            return pbx.pk
+
+        pid = await asyncio.to_thread(new_pbx)
+        async with running_worker(sim, pbx_id=pid) as worker:
+            # Polled in plain threads: this test's connections must be PostgreSQL ones.
+            await replayed_f5(sim, worker, polled)
 
 
 def busy_enough(so_far: Tally) -> list[str]:
