@@ -30,7 +30,6 @@ a late ``VarSet QUEUESTATUS`` or a late event can still correct them).
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +54,7 @@ from ..state.states import (
 
 LEAVE_GRACE = 2.0  # seconds after a QueueCallerLeave for its AgentConnect (f5: 0-4 ms)
 RECENT = 10000  # ended calls kept for late corrections
+MAX_NAMES = 256  # event names remembered as spelled
 # While the session is up and nothing else is written, ``Pbx.recorded_until`` still moves this
 # often: a worker that dies leaves a gap from there, not from its last busy moment.
 RECORDED_EVERY = 5.0
@@ -213,17 +213,27 @@ class Recorder:
             "varset": self._varset,
             "shutdown": self._shutdown,
         }
+        self._by_name: dict[str, Any] = {}
 
     # -- input --------------------------------------------------------------------------
     def on_event(self, packet: Packet, now: float) -> None:
         """One live event. Never raises for what it holds: a garbled one is left out."""
         f = packet.fields
-        handler = self._handlers.get(f.get("event", "").lower())
+        name = f.get("event", "")
+        # Every event the worker applies comes here: the name as the PBX spells it is looked
+        # up first, lower-cased only once per spelling (a bounded number of them).
+        try:
+            handler = self._by_name[name]
+        except KeyError:
+            handler = self._handlers.get(name.lower())
+            if len(self._by_name) < MAX_NAMES:
+                self._by_name[name] = handler
         if handler is None:
             return
-        # A garbled one: the state counts it as malformed and resyncs.
-        with contextlib.suppress(KeyError, ValueError):
+        try:
             handler(f, event_time(f, now))
+        except (KeyError, ValueError):
+            return  # garbled: the state counts it as malformed and resyncs
 
     def session_down(self, now: float, reason: str) -> None:
         """Nothing can be seen from ``now`` on: a gap opens and the spans close at its start."""
