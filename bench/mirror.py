@@ -206,8 +206,9 @@ def measure_cost(args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"{backend}: {c['calls_per_s']:.0f} calls/s, work per event applied"
                 f" recording {c['on_us']:.1f} us, not recording {c['off_us']:.1f} us"
-                f" (medians of {len(c['on'])}): recording costs {c['cost_pct']:+.1f} %"
-                " of the worker's throughput"
+                f" (medians of {len(c['on'])}, {c['cost_pct']:+.1f} %); measured in the"
+                f" recording runs, the recording's own share of the work:"
+                f" {c['recording_share_pct_median']:.1f} % (of {c['recording_share_pct']})"
             )
     print(json.dumps(results))
     return results
@@ -311,10 +312,13 @@ async def cost_series(
     out = []
     for rate in rates:
         work: dict[bool, list[float]] = {True: [], False: []}
+        shares = []
         for _ in range(repeat):
             for record in (True, False):  # alternated: the machine's load hits both alike
                 step = await absorb_step(rate, seconds, lag_bound, record)
                 work[record].append(step["work_us_per_event"])
+                if record and step["work_us_per_event"]:
+                    shares.append(step["recording_us_per_event"] / step["work_us_per_event"])
         on, off = statistics.median(work[True]), statistics.median(work[False])
         out.append(
             {
@@ -324,10 +328,53 @@ async def cost_series(
                 "on_us": round(on, 2),
                 "off_us": round(off, 2),
                 "cost_pct": round(100.0 * (on / off - 1), 1) if off else 0.0,
+                # Of the recording worker's work, the recording's own (measured in the run):
+                # the throughput a worker loses by recording.
+                "recording_share_pct": [round(100.0 * x, 1) for x in shares],
+                "recording_share_pct_median": round(100.0 * statistics.median(shares), 1)
+                if shares
+                else 0.0,
             }
         )
         print(f"  {rate:>5.0f} calls/s: {out[-1]}", file=sys.stderr, flush=True)
     return out
+
+
+class RecordingTimer:
+    """CPU seconds of the recording alone, in the same run: the recorder's calls on the loop
+    (``Recorder.on_event``, ``on_resync``, ``take``) and its rows' writes in the flush
+    thread (``history_write``). Both sides of the ratio then share the machine's load."""
+
+    total = 0.0
+
+    def __init__(self) -> None:
+        from monitor import mirror
+        from monitor.history.recorder import Recorder
+
+        self.patched = [
+            (Recorder, name, getattr(Recorder, name)) for name in ("on_event", "on_resync", "take")
+        ]
+        self.patched.append((mirror, "history_write", mirror.history_write))
+        for owner, name, original in self.patched:
+            setattr(owner, name, self._timed(original))
+
+    @classmethod
+    def _timed(cls, fn: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cls.total += time.thread_time() - started  # the GIL: no lost update
+
+        return timed
+
+    def seconds(self) -> float:
+        return RecordingTimer.total
+
+    def close(self) -> None:
+        for owner, name, original in self.patched:
+            setattr(owner, name, original)
 
 
 # -- 1. events absorbed with flushing ------------------------------------------------------------
@@ -373,6 +420,7 @@ async def absorb_step(
         worker = new_worker(st.port, pbx_id, record=record)
         task = asyncio.create_task(worker.run())
         timer = FlushTimer()
+        share = RecordingTimer()
         try:
             await settle(st, worker, 60.0)
             config = ScenarioConfig(call_rate=rate * TIME_SCALE, pause_rate=0.0)
@@ -387,6 +435,7 @@ async def absorb_step(
                 worker.events_applied,
                 len(timer.seconds),
             )
+            recording = share.seconds() - before["recording_s"]
             st.call(scenario.stop)
             st.call(st.sim.pbx.calls.reset)  # no timer fires any more: the PBX stands still
             frozen = time.monotonic()
@@ -396,10 +445,12 @@ async def absorb_step(
             after = counters(st, worker, timer, scenario)
         finally:
             timer.close()
+            share.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     after["busy"] = busy
+    after["recording"] = recording
     return step_figures(rate, window, before, after, lags, correct, settle_s, lag_bound)
 
 
@@ -412,6 +463,7 @@ def counters(st: Any, worker: Any, timer: FlushTimer, scenario: Any) -> dict[str
         "flush_times": len(timer.seconds),
         # The worker's event loop is this thread: its CPU time, recorder and all.
         "loop_cpu_s": time.thread_time(),
+        "recording_s": RecordingTimer.total,
         "timer": timer,
         "overflows": worker.client.events.overflows,
         "resyncs": worker.resyncs,
@@ -447,6 +499,7 @@ def step_figures(
         "flush_ms_max": round(1000 * max(times), 1) if times else 0.0,
         "loop_us_per_event": loop_us_per_event(before, after),
         "work_us_per_event": work_us_per_event(before, after),
+        "recording_us_per_event": recording_us_per_event(before, after),
         "lag_mean_s": round(statistics.fmean(lags), 3) if lags else None,
         "lag_max_s": round(lag_max, 3),
         "overflows": overflows,
@@ -463,6 +516,12 @@ def loop_us_per_event(before: dict[str, Any], after: dict[str, Any]) -> float:
     cpu, applied, _ = after["busy"]
     applied -= before["applied"]
     return round(1e6 * cpu / applied, 2) if applied else 0.0
+
+
+def recording_us_per_event(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """Of that work, the recorder's and its rows': CPU in the loop and the flush thread."""
+    applied = after["busy"][1] - before["applied"]
+    return round(1e6 * after["recording"] / applied, 2) if applied else 0.0
 
 
 def work_us_per_event(before: dict[str, Any], after: dict[str, Any]) -> float:

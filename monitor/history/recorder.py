@@ -557,12 +557,18 @@ class Recorder:
             self._span_row(key, span, max(t, span.started_at))
 
     def _span_row(self, key: MemberKey, span: Span, ended_at: float | None) -> None:
-        self.pending.spans[(key[0], key[1], span.started_at)] = {
+        row_key = (key[0], key[1], span.started_at)
+        waiting = self.pending.spans.get(row_key)
+        if waiting is not None and waiting["write"] == UPSERT:
+            write = UPSERT  # given back by a failed flush: it may not be in the database
+        else:
+            write = UPDATE if span.handed else INSERT
+        self.pending.spans[row_key] = {
             "name": span.name,
             "state": span.state,
             "reason": span.reason,
             "ended_at": ended_at,
-            "write": UPDATE if span.handed else INSERT,
+            "write": write,
         }
 
 

@@ -1,8 +1,9 @@
 """The simulator's queue calls against the real Asterisk of f5, event for event: the queue
 events of a caller (and the hangup requests around them) come in f5's order with f5's fields,
-for the scenarios the recorder's outcomes depend on: (a) a ring not answered then an answer,
-(b) an abandon while a member rings, (e) a decline then an answer; and the queue_log lines
-the simulator writes for them are f5's."""
+for each of f5's scenarios: (a) a ring not answered then an answer, (b) an abandon while a
+member rings, (c) every member paused then an abandon, (d) ringall and the caller hangs up
+first, (e) a decline then an answer; and the queue_log lines the simulator writes for them
+are f5's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,13 @@ QUEUE_EVENTS = (
     "HangupRequest",
 )
 # f5's callers, by scenario
-F5_CALLERS = {"a": "1796357342.484", "b": "1796357366.487", "e": "1796357389.494"}
+F5_CALLERS = {
+    "a": "1796357342.484",
+    "b": "1796357366.487",
+    "c": "1796357370.489",
+    "d": "1796357382.490",
+    "e": "1796357389.494",
+}
 
 
 def story(packets: list[Packet], caller: str) -> list[tuple[str, ...]]:
@@ -121,3 +128,31 @@ async def test_a_decline_then_an_answer_goes_as_in_f5_e(lab):
     lab.pbx.calls.hangup(caller.name)  # the caller hangs up
     assert heard.story(caller) == f5_story("e")
     assert logged(lab, caller) == f5_queue_log(F5_CALLERS["e"])
+
+
+async def test_every_member_paused_then_an_abandon_goes_as_in_f5_c(lab):
+    heard = Heard(lab)
+    for interface in ("PJSIP/1002", "PJSIP/1003", "PJSIP/1005"):
+        assert lab.pbx.queue_pause(interface, True, "6501", "Lunch")
+    caller = lab.pbx.calls.phone_call("1004", "6501")
+    await asyncio.sleep(0.05)  # app_queue polls its members every retry: none is free
+    lab.pbx.calls.hangup(caller.name)
+    assert heard.story(caller) == f5_story("c")
+    assert logged(lab, caller) == f5_queue_log(F5_CALLERS["c"])
+    # queue_log's agent field of a PAUSE is the MemberName (f4; f5's names are interfaces).
+    members = lab.pbx.queues["6501"].members
+    pauses = [line.split("|")[3:6] for line in lab.pbx.queue_log if "|PAUSE|" in line]
+    paused = ("PJSIP/1002", "PJSIP/1003", "PJSIP/1005")
+    assert pauses == [[members[i].name, "PAUSE", "Lunch"] for i in paused]
+
+
+async def test_ringall_and_the_caller_hanging_up_first_goes_as_in_f5_d(lab):
+    heard = Heard(lab)
+    assert lab.pbx.queue_pause("PJSIP/1001", True, "6500", "Auto-answer phone kept out")
+    caller = lab.pbx.calls.phone_call("1005", "6500")  # 1002, 1003 and 1004 ring
+    legs = {leg.name.split("-")[0]: leg for leg in caller.call.run.legs}
+    assert sorted(legs) == ["PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
+    lab.pbx.calls.answer(legs["PJSIP/1003"].name)
+    lab.pbx.calls.hangup(caller.name)
+    assert heard.story(caller) == f5_story("d")
+    assert logged(lab, caller) == f5_queue_log(F5_CALLERS["d"])

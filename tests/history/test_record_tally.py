@@ -23,6 +23,7 @@ from tests.mirror.harness import ADMIN, eventually, running_worker
 from tests.production.conftest import fresh_database
 from tests.reliability.conftest import eventually as polled
 from tests.reliability.database import migrate, postgres_through
+from tests.reliability.test_database_outage import postgres_proxy  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,3 +155,33 @@ async def test_a_busy_simulated_day_is_recorded_as_the_simulators_queue_log_tall
         await eventually(lambda: differences(worker.pbx_id, expected), timeout=30)
         # One resync, the first: no event was lost to an overflow of the worker's queue.
         assert worker.resyncs == 1
+
+
+async def test_a_database_outage_mid_day_loses_no_history(sim, postgres_proxy):  # noqa: F811
+    proxy, url = postgres_proxy
+    async with postgres_through(url):
+
+        def new_pbx() -> int:
+            pbx = Pbx(name="outage", host="127.0.0.1", port=sim.port, username=ADMIN[0])
+            pbx.set_secret(ADMIN[1])
+            pbx.save()
+            return pbx.pk
+
+        pid = await asyncio.to_thread(new_pbx)
+        async with running_worker(sim, pbx_id=pid) as worker:
+            await polled(lambda: [] if worker.resyncs and worker.flushes else ["no flush yet"])
+            proxy.cut()
+            calls = sim.pbx.calls
+            for n in range(3):  # answered, then the caller hangs up
+                caller = calls.trunk_call(f"+1555020{n}", "6501")
+                calls.answer(next(leg for leg in caller.call.run.legs if not leg.gone).name)
+                calls.hangup(caller.name)
+            gone = calls.trunk_call("+15550209", "6501")
+            calls.hangup(gone.name)  # abandoned while a member rings
+            sim.pbx.queue_pause("PJSIP/1002", True, "6501", "Break")
+            await polled(lambda: worker.flush_error, 15, "a flush failed")
+            sim.pbx.queue_pause("PJSIP/1002", False, "6501")
+            proxy.restore()
+            expected = tally(list(sim.pbx.queue_log))
+            assert len(expected.calls) == 4
+            await polled(lambda: differences(pid, expected), 30, "history after the outage")
