@@ -65,7 +65,6 @@ QUEUESTATUS = {
     "LEAVEEMPTY": Outcome.EXIT_EMPTY,
     "LEAVEUNAVAIL": Outcome.EXIT_EMPTY,
 }
-OPEN = (Outcome.WAITING, Outcome.ANSWERED)
 INSERT, UPDATE, UPSERT = "insert", "update", "upsert"  # how a span's row is written
 
 CallKey = tuple[str, str]  # (queue, caller uniqueid)
