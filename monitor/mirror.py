@@ -240,12 +240,24 @@ class Batch:
         return out
 
     def _writable_history(self, history: Pending) -> None:
-        """Leave out the history rows whose keys no index can hold (as ``_writable``)."""
+        """Leave out the history rows whose keys no index can hold (as ``_writable``). They
+        are noted under the mirror row with the same text (a queue, a member, a call), so
+        that the line logged for that row covers them too, not one line per span."""
         for kind in ("calls", "spans", "misses"):
             rows = getattr(history, kind)
             for key in [k for k in rows if not indexable(k, {})]:
                 del rows[key]
-                self.skipped.append((f"history {kind}", key))
+                self.skipped.append(history_skipped(kind, key))
+
+
+def history_skipped(kind: str, key: tuple[Any, ...]) -> tuple[str, Any]:
+    """The mirror's (kind, key) for a history row left out: its queue, member or call."""
+    queue, second = key[0], key[1]
+    if kind == "calls":
+        return ("queues", queue) if not indexable(queue, {}) else ("calls", second)
+    if kind == "misses" and indexable((queue, second), {}):
+        return ("calls", key[2])
+    return ("members", (queue, second))
 
 
 def indexable(key: Any, row: dict[str, Any]) -> bool:
@@ -396,7 +408,7 @@ def flush(batch: Batch) -> dict[str, Any]:
         summary = _Writer(batch).write()
         summary["history"] = history_write(pbx_id=batch.pbx_id, pending=batch.history, each=True)
         if batch.history is not None:
-            batch.skipped += batch.history.skipped
+            batch.skipped += [history_skipped(k, key) for k, key in batch.history.skipped]
         return summary
 
 

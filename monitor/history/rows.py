@@ -42,6 +42,11 @@ def when(epoch: float | None) -> dt.datetime | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
 
 
+def text(value: str) -> str:
+    """A name from the PBX as a column holds it: PostgreSQL's text holds no NUL."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def history_write(*, pbx_id: int, pending: Pending | None, each: bool = False) -> bool:
     """Write ``pending`` (in the caller's transaction); True when a row was written.
 
@@ -86,12 +91,17 @@ def _calls(pbx_id: int, pending: Pending) -> None:
         f" ON CONFLICT ({q('pbx_id')}, {q('queue')}, {q('uniqueid')}) DO UPDATE SET "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in CALL_FIELDS)
     )
-    at = connection.ops.adapt_datetimefield_value
     params = [
-        (pbx_id, queue, uid, *(at(when(v[c])) if c in CALL_TIMES else v[c] for c in CALL_FIELDS))
+        (pbx_id, queue, uid, *(_call_value(c, v[c]) for c in CALL_FIELDS))
         for (queue, uid), v in pending.calls.items()
     ]
     _executemany(sql, params)
+
+
+def _call_value(name: str, value: Any) -> Any:
+    if name in CALL_TIMES:
+        return connection.ops.adapt_datetimefield_value(when(value))
+    return text(value) if isinstance(value, str) else value
 
 
 def _spans(pbx_id: int, pending: Pending) -> None:
@@ -112,7 +122,7 @@ def _spans(pbx_id: int, pending: Pending) -> None:
         if v["write"] == UPDATE:
             update.append((at(ended), pbx_id, at(started), queue, interface))
         else:
-            row = (v["name"], v["state"], v["reason"], at(started), at(ended))
+            row = (text(v["name"]), v["state"], text(v["reason"]), at(started), at(ended))
             insert.append((pbx_id, queue, interface, *row))
     existing = _existing(
         AgentSpan.objects.filter(pbx_id=pbx_id),
@@ -125,7 +135,7 @@ def _spans(pbx_id: int, pending: Pending) -> None:
         if (queue, interface, started) in existing:
             update.append((at(ended), pbx_id, at(started), queue, interface))
         else:
-            row = (v["name"], v["state"], v["reason"], at(started), at(ended))
+            row = (text(v["name"]), v["state"], text(v["reason"]), at(started), at(ended))
             insert.append((pbx_id, queue, interface, *row))
     q = connection.ops.quote_name
     _executemany(
@@ -160,7 +170,15 @@ def _misses(pbx_id: int, pending: Pending) -> None:
         lambda r: (r.queue, r.interface, r.uniqueid, r.at),
     )
     create = [
-        AgentMiss(pbx_id=pbx_id, queue=q, interface=i, uniqueid=u, at=at, **v)
+        AgentMiss(
+            pbx_id=pbx_id,
+            queue=q,
+            interface=i,
+            uniqueid=u,
+            at=at,
+            name=text(v["name"]),
+            ring_ms=v["ring_ms"],
+        )
         for (q, i, u, at), v in wanted.items()
         if (q, i, u, at) not in existing
     ]
