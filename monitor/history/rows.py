@@ -85,9 +85,7 @@ def _calls(pbx_id: int, pending: Pending) -> None:
         return
     table, q = _table(QueueCallRecord), connection.ops.quote_name
     columns = ["pbx_id", "queue", "uniqueid", *CALL_FIELDS]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(map(q, columns))})"
-        f" VALUES ({', '.join(['%s'] * len(columns))})"
+    conflict = (
         f" ON CONFLICT ({q('pbx_id')}, {q('queue')}, {q('uniqueid')}) DO UPDATE SET "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in CALL_FIELDS)
     )
@@ -95,7 +93,7 @@ def _calls(pbx_id: int, pending: Pending) -> None:
         (pbx_id, queue, uid, *(_call_value(c, v[c]) for c in CALL_FIELDS))
         for (queue, uid), v in pending.calls.items()
     ]
-    _executemany(sql, params)
+    _values(f"INSERT INTO {table} ({', '.join(map(q, columns))})", params, conflict)
 
 
 def _call_value(name: str, value: Any) -> Any:
@@ -109,9 +107,9 @@ def _spans(pbx_id: int, pending: Pending) -> None:
     span's name, state and reason never change once opened: another state is another span);
     or, after a failed flush, looked up and updated, else inserted.
 
-    Plain executemany statements: a busy centre opens and closes hundreds of spans a second,
-    and the ORM's per-row work (instances, field preparation, bulk_update's CASE per row)
-    was most of a flush's time."""
+    Plain statements of many rows each: a busy centre opens and closes hundreds of spans a
+    second, and the ORM's per-row work (instances, field preparation, bulk_update's CASE per
+    row) was most of a flush's time."""
     at = connection.ops.adapt_datetimefield_value
     insert, update, upsert = [], [], {}
     for (queue, interface, t), v in pending.spans.items():
@@ -120,7 +118,7 @@ def _spans(pbx_id: int, pending: Pending) -> None:
             upsert[(queue, interface, started)] = v
             continue
         if v["write"] == UPDATE:
-            update.append((at(ended), pbx_id, at(started), queue, interface))
+            update.append((at(ended), at(started), queue, interface))
         else:
             row = (text(v["name"]), v["state"], text(v["reason"]), at(started), at(ended))
             insert.append((pbx_id, queue, interface, *row))
@@ -133,32 +131,51 @@ def _spans(pbx_id: int, pending: Pending) -> None:
     for (queue, interface, started), v in upsert.items():
         ended = when(v["ended_at"])
         if (queue, interface, started) in existing:
-            update.append((at(ended), pbx_id, at(started), queue, interface))
+            update.append((at(ended), at(started), queue, interface))
         else:
             row = (text(v["name"]), v["state"], text(v["reason"]), at(started), at(ended))
             insert.append((pbx_id, queue, interface, *row))
+    _end_spans(pbx_id, update)
     q = connection.ops.quote_name
-    _executemany(
-        f"UPDATE {_table(AgentSpan)} SET {q('ended_at')} = %s WHERE {q('pbx_id')} = %s"
-        f" AND {q('started_at')} = %s AND {q('queue')} = %s AND {q('interface')} = %s",
-        update,
-    )
     columns = ["pbx_id", "queue", "interface", "name", "state", "reason", "started_at", "ended_at"]
-    _executemany(
-        f"INSERT INTO {_table(AgentSpan)} ({', '.join(map(q, columns))})"
-        f" VALUES ({', '.join(['%s'] * len(columns))})",
-        insert,
-    )
+    _values(f"INSERT INTO {_table(AgentSpan)} ({', '.join(map(q, columns))})", insert)
+
+
+def _end_spans(pbx_id: int, rows: list[tuple[Any, ...]]) -> None:
+    """``UPDATE ... FROM (VALUES ...)``: many spans' ends in one statement (SQLite 3.33+ and
+    PostgreSQL alike; VALUES' columns are column1... in both). PostgreSQL is told the types,
+    which a column of NULLs alone would not give it."""
+    if not rows:
+        return
+    table, q = _table(AgentSpan), connection.ops.quote_name
+    stamp = "::timestamptz" if connection.vendor == "postgresql" else ""
+    for i in range(0, len(rows), CHUNK):
+        part = rows[i : i + CHUNK]
+        sql = (
+            f"UPDATE {table} SET {q('ended_at')} = v.column1{stamp}"
+            f" FROM (VALUES {', '.join(['(%s, %s, %s, %s)'] * len(part))}) AS v"
+            f" WHERE {table}.{q('pbx_id')} = %s"
+            f" AND {table}.{q('started_at')} = v.column2{stamp}"
+            f" AND {table}.{q('queue')} = v.column3 AND {table}.{q('interface')} = v.column4"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [x for r in part for x in r] + [pbx_id])
 
 
 def _table(model: Any) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _executemany(sql: str, params: list[tuple[Any, ...]]) -> None:
-    if params:
+def _values(head: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
+    """``head VALUES (...), (...) tail``: CHUNK rows a statement, which the database parses
+    and plans once (an executemany is a statement per row to PostgreSQL)."""
+    for i in range(0, len(rows), CHUNK):
+        part = rows[i : i + CHUNK]
+        one = f"({', '.join(['%s'] * len(part[0]))})"
         with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+            cursor.execute(
+                f"{head} VALUES {', '.join([one] * len(part))}{tail}", [x for r in part for x in r]
+            )
 
 
 def _misses(pbx_id: int, pending: Pending) -> None:
