@@ -1084,8 +1084,11 @@ class CallEngine:
             self._hangup_plain(other, 26)
             self.refresh(other, "dsc es")
         member.ringing = None
-        hold = int(self.now - qc.caller.joined)
-        ring = int(self.now - (run.ring_started or self.now))
+        # app_queue takes the time once (callstart): CONNECT's and COMPLETE*'s hold are one
+        # number (f5: 18 and 18), whatever the clock does in between.
+        now = self.now
+        hold = int(now - qc.caller.joined)
+        ring = int(now - (run.ring_started or now))
         position = q.callers.index(qc.caller) + 1 if qc.caller in q.callers else 1
         self._leave_queue(qc, position)
         self.refresh(leg, "qms")
@@ -1108,7 +1111,7 @@ class CallEngine:
         q.holdtime = (q.holdtime * 3 + hold) // 4
         qc.in_sl = hold <= q.servicelevel
         member.in_call = True
-        qc.agent, qc.agent_channel, qc.connected_at = member, leg, self.now
+        qc.agent, qc.agent_channel, qc.connected_at = member, leg, now
         run.answered = leg
         a.peer, leg.peer = leg, a
         self.bridge(leg, a)

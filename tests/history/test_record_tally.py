@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from monitor.models import Pbx
 from monitor.sim.queuelog import Tally, tally
 from monitor.sim.replay import Replay, load
 from monitor.sim.scenario import Scenario, ScenarioConfig
+from monitor.sim.server import PbxSimulator
 from monitor.sim.transcript import transcripts_dir
 from tests.mirror.conftest import sim  # noqa: F401 - the lab PBX fixture, shared
 from tests.mirror.harness import ADMIN, eventually, running_worker
@@ -136,22 +138,38 @@ async def idle(pbx_sim) -> None:
     raise AssertionError(f"channels still up: {names}")
 
 
-async def test_a_busy_simulated_day_is_recorded_as_the_simulators_queue_log_tallies(sim):  # noqa: F811
+@pytest.fixture
+async def fast_day():
+    """The lab PBX with its timers 100x faster and a clock to match: the seconds it reports
+    (HoldTime, TalkTime, RingTime) are the simulated ones, not the few real ones."""
+    started = time.time()
+    scale = 0.01
+    async with PbxSimulator(
+        auth_fail_delay=0.05,
+        time_scale=scale,
+        clock=lambda: started + (time.time() - started) / scale,
+    ) as s:
+        yield s
+
+
+async def test_a_busy_simulated_day_is_recorded_as_the_simulators_queue_log_tallies(fast_day):
     config = ScenarioConfig(
         call_rate=1.5, queue_share=0.9, no_answer_share=0.3, pause_rate=1.0, registration_rate=0
     )
-    async with running_worker(sim) as worker:
+    async with running_worker(fast_day) as worker:
         await eventually(lambda: [] if worker.resyncs else ["no resync yet"])
-        scenario = Scenario(sim.pbx, seed=12, config=config)
+        scenario = Scenario(fast_day.pbx, seed=12, config=config)
         scenario.start()
         try:
-            await eventually(lambda: busy_enough(tally(list(sim.pbx.queue_log))), timeout=60)
+            await eventually(lambda: busy_enough(tally(list(fast_day.pbx.queue_log))), timeout=60)
         finally:
             await scenario.stop()
-        await idle(sim)
-        expected = tally(list(sim.pbx.queue_log))
+        await idle(fast_day)
+        expected = tally(list(fast_day.pbx.queue_log))
         outcomes = {c["outcome"] for c in expected.calls.values()}
         assert {"answered", "abandoned"} <= outcomes and expected.misses and expected.pauses
+        # Simulated seconds: waits and talks of many lengths, compared one by one.
+        assert len({c["talk_seconds"] for c in expected.calls.values()}) > 10
         await eventually(lambda: differences(worker.pbx_id, expected), timeout=30)
         # One resync, the first: no event was lost to an overflow of the worker's queue.
         assert worker.resyncs == 1
