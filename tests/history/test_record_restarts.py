@@ -7,6 +7,7 @@ truth is the simulator's own queue_log (:mod:`monitor.sim.queuelog`)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -31,10 +32,17 @@ def queue_call(lab: PbxSimulator, number: str) -> Channel:
     return caller
 
 
-def answer(lab: PbxSimulator, caller: Channel) -> None:
-    """The member that rings for ``caller`` picks up."""
-    legs = [leg for leg in caller.call.run.legs if not leg.gone]
-    assert lab.pbx.calls.answer(legs[0].name)
+async def answer(lab: PbxSimulator, caller: Channel) -> None:
+    """The member that rings for ``caller`` picks up (waiting for one to ring: between two
+    rings the queue waits its retry time)."""
+    for _ in range(1000):
+        run = caller.call.run if caller.call is not None else None
+        legs = [leg for leg in run.legs if not leg.gone] if run is not None else []
+        if legs:
+            assert lab.pbx.calls.answer(legs[0].name)
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no member rang for {caller.name}")
 
 
 def records(pbx_id: int) -> dict[str, dict]:
@@ -83,20 +91,20 @@ async def test_a_fcmdash_restart_mid_call_loses_and_doubles_nothing(sim):  # noq
     async with running_worker(sim, pbx_id=pid) as worker:
         await synced(worker)
         talking = queue_call(sim, "+15550101")
-        answer(sim, talking)
+        await answer(sim, talking)
         waiting = queue_call(sim, "+15550102")
         want = {talking.uniqueid: "answered", waiting.uniqueid: "waiting"}
         await eventually(lambda: outcomes(pid, want))
         stopping = time.time()
     stopped = time.time()
     # While fcmdash is down the waiting caller is answered, and that call ends too.
-    answer(sim, waiting)
+    await answer(sim, waiting)
     sim.pbx.calls.hangup(waiting.name)
     async with running_worker(sim, pbx_id=pid) as worker:
         await synced(worker)
         sim.pbx.calls.hangup(talking.name)  # the caller hangs up: COMPLETECALLER
         later = queue_call(sim, "+15550103")
-        answer(sim, later)
+        await answer(sim, later)
         sim.pbx.calls.hangup(later.name)
         done = [talking.uniqueid, later.uniqueid]
         await eventually(lambda: as_queue_log_says(sim, pid, done))
@@ -119,7 +127,7 @@ async def test_a_pbx_restart_mid_call_loses_and_doubles_nothing(sim):  # noqa: F
         pid = worker.pbx_id
         await synced(worker)
         talking = queue_call(sim, "+15550201")
-        answer(sim, talking)
+        await answer(sim, talking)
         waiting = queue_call(sim, "+15550202")
         want = {talking.uniqueid: "answered", waiting.uniqueid: "waiting"}
         await eventually(lambda: outcomes(pid, want))
@@ -128,7 +136,7 @@ async def test_a_pbx_restart_mid_call_loses_and_doubles_nothing(sim):  # noqa: F
         await synced(worker, 2)
         after = time.time()
         later = queue_call(sim, "+15550203")
-        answer(sim, later)
+        await answer(sim, later)
         sim.pbx.calls.hangup(later.name)
         await eventually(lambda: as_queue_log_says(sim, pid, [later.uniqueid]))
         (gap,) = await sync_to_async(gaps)(pid)
