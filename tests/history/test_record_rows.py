@@ -161,3 +161,19 @@ def test_the_fcm630a_member_list_has_no_pause_reasons_and_nothing_else_is_missin
     assert missing_numbers(fcm) == {"paused_by_reason": FCM630A_REASONS}
     blind = missing_numbers(Pbx(actions={"QueueStatus": False}))
     assert blind == dict.fromkeys(("available_s", "paused_s", "paused_by_reason"), NO_MEMBER_LIST)
+
+
+def test_the_worker_keeps_a_varset_only_for_queuestatus():
+    from monitor.ami.events import WANTED_EVENTS, WANTED_IF
+    from monitor.ami.parser import Parser
+
+    def varset(name: str) -> bytes:
+        return (
+            f"Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: PJSIP/1005-00000035\r\n"
+            f"Uniqueid: 1.1\r\nVariable: {name}\r\nValue: TIMEOUT\r\n\r\n"
+        ).encode()
+
+    parser = Parser(expect_banner=False, keep_events=WANTED_EVENTS, keep_if=WANTED_IF)
+    parser.feed(varset("BRIDGEPEER") + varset("QUEUESTATUS") + varset("QUEUESTATUSX"))
+    kept = [p.get("Variable") for p in parser.packets()]
+    assert kept == ["QUEUESTATUS"] and parser.skipped == 2
