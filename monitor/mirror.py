@@ -4,7 +4,8 @@
 database thread never reads live state that the loop keeps changing. ``flush`` runs in a thread
 and returns the summary the pages need (which rows, by primary key, changed or went away;
 for calls also which conversations, by linkedid, changed or ended: ``conversations`` and
-``conversations_removed``).
+``conversations_removed``; ``history``: whether the recorder's rows of the day changed, written
+in the same transaction by :mod:`monitor.history.rows`).
 
 Every transaction of a worker that holds a fence (``Batch.fence``, from the pool's claim of the
 PBX; see :mod:`monitor.locks`) starts by checking it against the PBX row's, under that row's
@@ -26,6 +27,8 @@ from typing import Any
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Model
 
+from .history.recorder import Pending
+from .history.rows import history_write
 from .models import CONVERSATION_KEY, Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 
 CHUNK = 500  # rows per INSERT; SQLite allows 32,766 parameters per statement
@@ -162,10 +165,13 @@ class Batch:
     removed: dict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
     # (kind, key) of the rows left out because no index can hold them.
     skipped: list[tuple[str, Any]] = field(default_factory=list)
+    # The recorder's rows (monitor.history), written in the same transaction; None: none.
+    history: Pending | None = None
 
     def __bool__(self) -> bool:
         return bool(
             self.full
+            or self.history
             or self.status
             or self.endpoints
             or self.queues
@@ -185,11 +191,14 @@ class Batch:
         full: bool = False,
         status: StatusRow | None = None,
         fence: int | None = None,
+        history: Pending | None = None,
     ) -> Batch:
         """``changes``: a ``state.Changes``; ``state``: the live PbxState, all of which a
         ``full`` write copies, and where the peer of a call whose peer did not change is found
         (a hold touches one side only: without it that row would lose its peer's channel)."""
-        b = cls(pbx_id=pbx_id, full=full, status=status, fence=fence)
+        b = cls(pbx_id=pbx_id, full=full, status=status, fence=fence, history=history)
+        if history is not None:
+            b._writable_history(history)
         if full:
             sources = {
                 "endpoints": state.endpoints.table.rows,
@@ -229,6 +238,26 @@ class Batch:
             else:
                 self.skipped.append((kind, key))
         return out
+
+    def _writable_history(self, history: Pending) -> None:
+        """Leave out the history rows whose keys no index can hold (as ``_writable``). They
+        are noted under the mirror row with the same text (a queue, a member, a call), so
+        that the line logged for that row covers them too, not one line per span."""
+        for kind in ("calls", "spans", "misses"):
+            rows = getattr(history, kind)
+            for key in [k for k in rows if not indexable(k, {})]:
+                del rows[key]
+                self.skipped.append(history_skipped(kind, key))
+
+
+def history_skipped(kind: str, key: tuple[Any, ...]) -> tuple[str, Any]:
+    """The mirror's (kind, key) for a history row left out: its queue, member or call."""
+    queue, second = key[0], key[1]
+    if kind == "calls":
+        return ("queues", queue) if not indexable(queue, {}) else ("calls", second)
+    if kind == "misses" and indexable((queue, second), {}):
+        return ("calls", key[2])
+    return ("members", (queue, second))
 
 
 def indexable(key: Any, row: dict[str, Any]) -> bool:
@@ -362,17 +391,25 @@ def flush(batch: Batch) -> dict[str, Any]:
 
     A row the database refuses (a value out of its column's range) must not keep the others
     out: then each row is tried alone, those refused are left out (noted in
-    ``batch.skipped``) and the rest is written. Other errors (the database away) raise."""
+    ``batch.skipped``) and the rest is written. Other errors (the database away) raise.
+    The history's rows (``batch.history``) go in the same transaction, after the fence
+    check: a taken-over worker records nothing either."""
     try:
         with transaction.atomic():
             check_fence(batch.pbx_id, batch.fence)
-            return _Writer(batch).write()
+            summary = _Writer(batch).write()
+            summary["history"] = history_write(pbx_id=batch.pbx_id, pending=batch.history)
+            return summary
     except (DataError, IntegrityError):
         pass
     with transaction.atomic():
         check_fence(batch.pbx_id, batch.fence)
         _drop_refused(batch)
-        return _Writer(batch).write()
+        summary = _Writer(batch).write()
+        summary["history"] = history_write(pbx_id=batch.pbx_id, pending=batch.history, each=True)
+        if batch.history is not None:
+            batch.skipped += [history_skipped(k, key) for k, key in batch.history.skipped]
+        return summary
 
 
 # kind -> (model, the key's field, the unique fields, the fields an upsert updates)

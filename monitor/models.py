@@ -114,6 +114,12 @@ class Pbx(models.Model):
     worker = models.CharField(max_length=100, blank=True, editable=False)
     # The fencing token of monitor.locks: raised by each worker that takes the PBX over, and
     # checked by every write of a worker, so that one that lost its lock writes nothing more.
+    recorded_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The worker's last write while its AMI session was up (history's gaps).",
+    )
     fence = models.BigIntegerField(
         "takeovers", default=0, editable=False, help_text="Raised each time a worker takes over."
     )
@@ -382,6 +388,14 @@ class WorkerStats(models.Model):
 
 # --- web models ---
 # The web side's models live in their own module; imported here so Django registers them.
+from .history_models import (  # noqa: E402, F401
+    AgentMiss,
+    AgentSpan,
+    Outcome,
+    QueueCallRecord,
+    RecordGap,
+    ReportSettings,
+)
 from .web_models import (  # noqa: E402, F401
     ApiToken,
     AuditEntry,

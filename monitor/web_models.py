@@ -92,6 +92,18 @@ class QueueThreshold(models.Model):
     wait_red = models.PositiveIntegerField(
         default=DEFAULT_WAIT_RED, help_text="Red when the longest wait exceeds these seconds."
     )
+    sl_seconds = models.PositiveIntegerField(
+        "service level seconds",
+        default=20,
+        validators=[MaxValueValidator(3600)],
+        help_text="Calls answered within these seconds of waiting are within it.",
+    )
+    sl_target = models.PositiveIntegerField(
+        "service level target %",
+        default=80,
+        validators=[MaxValueValidator(100)],
+        help_text="The service level the queue aims for (the Today page's chart shows it).",
+    )
 
     class Meta:
         constraints = [

@@ -13,7 +13,10 @@ The order of things, and why:
    retried as a full write of the state, so nothing is lost while the database is away.
 4. After each flush one compact change set per PBX goes to the channel layer.
 5. While the session is down the PBX row says since when its data is stale.
-6. A worker started by a pool holds the PBX's fence (:mod:`monitor.locks`): when a write finds
+6. The day is recorded beside the mirror (:mod:`monitor.history`): the recorder sees every
+   event applied, each resync and each session drop, and its rows go out in the flush's
+   transaction; a failed flush gives them back for the next one.
+7. A worker started by a pool holds the PBX's fence (:mod:`monitor.locks`): when a write finds
    that another worker took over, this one stops at once, writing nothing more, and runs no
    supervisor action sent to the new one.
 """
@@ -40,6 +43,8 @@ from .ami.errors import AmiError
 from .ami.packet import Packet
 from .ami.privileges import privilege_hint
 from .ami.protocol import Action, Garbled, Reply
+from .history.recorder import Pending, Recorder
+from .history.rows import history_open
 from .state import PbxState
 from .stats import STATS_INTERVAL, StatsReporter
 
@@ -94,6 +99,7 @@ class PbxWorker:
         clock: Callable[[], float] = time.time,
         stats_interval: float | None = STATS_INTERVAL,
         fence: int | None = None,
+        record: bool = True,
     ) -> None:
         self.pbx_id = pbx_id
         self.fence = fence
@@ -101,6 +107,9 @@ class PbxWorker:
         self.config = config
         self.client = client or AmiClient(config)
         self.state = PbxState()
+        # record=False: the mirror alone (bench/mirror.py measures what recording costs).
+        self.recorder = Recorder() if record else None
+        self._history_restored = False
         self.status = Status(stale_since=clock())
         self.flush_interval = flush_interval
         self._publish = publish
@@ -163,7 +172,10 @@ class PbxWorker:
                 self.pending_since = time.monotonic()
             for item in batch:
                 if isinstance(item, Packet):
-                    usable = self.state.apply(item, self._clock())
+                    now = self._clock()
+                    usable = self.state.apply(item, now)
+                    if self.recorder is not None:
+                        self.recorder.on_event(item, now)
                     self.events_applied += 1
                     if not usable:
                         self._bad_input(
@@ -173,6 +185,7 @@ class PbxWorker:
                         )
                 elif isinstance(item, Connected):
                     self._on_connected(item)
+                    await self._restore_history()
                     await self.resync(new_session=True)
                 elif isinstance(item, Disconnected):
                     self._mark_down(item.reason)
@@ -230,7 +243,25 @@ class PbxWorker:
         s.last_error = ""
         self._status_dirty = True
 
+    async def _restore_history(self) -> None:
+        """Once, before the first resync: what the last run left open (calls, spans, a gap),
+        so that the resync settles those calls and nothing is counted twice. Without the
+        database the recorder starts empty; its upserts by key still double no call."""
+        if self.recorder is None or self._history_restored:
+            return
+        try:
+            left = await database_sync_to_async(history_open, thread_sensitive=False)(
+                pbx_id=self.pbx_id
+            )
+        except Exception as exc:
+            log.warning("PBX %s: could not read the open history rows: %s", self.pbx_id, exc)
+            return
+        self._history_restored = True
+        self.recorder.restore(**left, now=self._clock())
+
     def _mark_down(self, reason: str) -> None:
+        if self.recorder is not None:
+            self.recorder.session_down(self._clock(), reason)
         s = self.status
         if s.connected or s.stale_since is None:
             s.stale_since = self._clock()
@@ -287,6 +318,8 @@ class PbxWorker:
                 resync=False,
             )
         self._load(by_name)
+        if self.recorder is not None:
+            self.recorder.on_resync(self.state, self._clock())
         if new_session:
             self._record_capabilities(by_name, writes)
         self.resyncs += 1
@@ -446,7 +479,10 @@ class PbxWorker:
         if changes.pbx is not None:
             self._status_dirty = True  # the PBX announced a shutdown, booted, reloaded
         status = self.status if self._status_dirty else None
-        if not full and status is None and not changes:
+        history = self.recorder.take(self._clock()) if self.recorder is not None else None
+        if history is not None and not history and history.recorded_until is None:
+            history = None
+        if not full and status is None and not changes and history is None:
             await self._publish_changes(None)  # pages that missed an update catch up
             return None
         # Rows are built here, on the loop, so the thread never reads state that moves.
@@ -461,6 +497,7 @@ class PbxWorker:
                 else None
             ),
             fence=self.fence,
+            history=history,
         )
         self._full_write = self._full_write and not full
         self._status_dirty = False
@@ -471,6 +508,7 @@ class PbxWorker:
             raise
         except Exception as exc:
             self._log_skipped(batch)
+            self._history_failed(history)
             await self._flush_failed(exc, batch.status)
             if pending is not None:  # still not written: the wait goes on from the oldest
                 self.pending_since = min(pending, self.pending_since or pending)
@@ -486,6 +524,12 @@ class PbxWorker:
             self.flush_lag_max = max(self.flush_lag_max, time.monotonic() - pending)
         await self._publish_changes(summary)
         return summary
+
+    def _history_failed(self, history: Pending | None) -> None:
+        """Unlike the mirror's rows, the history's cannot be rebuilt from the state: the
+        recorder takes them back, for the next flush to write with what came since."""
+        if history is not None and self.recorder is not None:
+            self.recorder.give_back(history)
 
     def _log_skipped(self, batch: mirror.Batch) -> None:
         """One line per row the database cannot hold, per session; the rest was written."""

@@ -40,9 +40,19 @@ WANTED_EVENTS: frozenset[str] = frozenset(
         "Hold",
         "Unhold",
         "OriginateResponse",
+        # what tells an abandon from a timeout, and a key pressed to leave a queue (the
+        # history's outcomes, monitor/history/__init__.py)
+        "HangupRequest",
+        "SoftHangupRequest",
+        "DTMFEnd",
         # the PBX itself
         "FullyBooted",
         "Shutdown",
         "Reload",
     )
 )
+
+# Events kept only when they hold these bytes: app_queue's QUEUESTATUS (TIMEOUT, LEAVEEMPTY)
+# tells a timeout from an empty queue, among the hundreds of VarSets of a busy PBX (f5 has
+# 397 for five calls), which stay skipped unread. Only users reading ``dialplan`` get them.
+WANTED_IF: dict[str, bytes] = {"varset": b"Variable: QUEUESTATUS\r"}

@@ -45,6 +45,7 @@ _FOLLOWS_HEADERS = frozenset({"response", "privilege", "actionid", "message"})
 # What a packet's first line says about it (Parser._verdicts caches it per distinct line).
 _KEEP = 1  # parse it
 _SKIP = 0  # an event not in keep_events: skip it unless it carries an ActionID
+_NEEDLE = 3  # an event in keep_if: skip it unless it holds its needle (or an ActionID)
 _ODD = 2  # blank lines before it, or Response: Follows: look closer
 # Verdicts, layouts and key names come from the peer: bound how many, and how big, we keep.
 _MAX_VERDICTS = 1024  # a PBX has a few hundred event names
@@ -102,6 +103,7 @@ class Parser:
         max_packet: int = MAX_PACKET,
         keep_events: Container[str] | None = None,
         keep_key_case: bool = False,
+        keep_if: dict[str, bytes] | None = None,
     ) -> None:
         self._buf = bytearray()
         self._scan_from = 0  # no packet end starts before this offset: never rescan old bytes
@@ -109,6 +111,9 @@ class Parser:
         self._discarding = False
         self._max = max_packet
         self._keep = keep_events
+        # Event (lower-cased) -> bytes it must hold to be kept: one VarSet of hundreds matters.
+        self._keep_if = keep_if or {}
+        self._needles: dict[bytes, bytes] = {}
         self._keep_key_case = keep_key_case
         self._verdicts: dict[bytes, int] = {}  # a packet's first line -> _KEEP, _SKIP or _ODD
         self._layouts: dict[str, _Layout] = {}  # a packet's first line -> its last layout
@@ -179,6 +184,13 @@ class Parser:
                     if data.find(b"ActionID:", start, end) < 0:
                         skipped += 1
                         continue
+                elif kind == _NEEDLE:
+                    if (
+                        data.find(self._needles[head], start, end) < 0
+                        and data.find(b"ActionID:", start, end) < 0
+                    ):
+                        skipped += 1
+                        continue
                 elif kind == _ODD:
                     # Blank lines before the packet, or Response: Follows.
                     start = end - len(data[start:end].lstrip(b"\r\n"))
@@ -241,6 +253,10 @@ class Parser:
                 and name.strip().lower() not in self._keep
             )
             kind = _SKIP if unwanted else _KEEP
+            needle = self._keep_if.get(name.strip().lower()) if unwanted else None
+            if needle is not None:
+                kind = _NEEDLE
+                self._needles[head] = needle
         if len(self._verdicts) < _MAX_VERDICTS and len(head) <= _MAX_HEAD:
             self._verdicts[head] = kind
         return kind

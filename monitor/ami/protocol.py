@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import ActionRejected, error_for
+from .events import WANTED_IF
 from .packet import Banner, Packet
 from .parser import MAX_PACKET, Parser
 
@@ -192,7 +193,12 @@ class ClientProtocol:
         max_packet: int = MAX_PACKET,
     ) -> None:
         keep = None if keep_events is None else frozenset(e.lower() for e in keep_events)
-        self.parser = Parser(expect_banner=True, max_packet=max_packet, keep_events=keep)
+        self.parser = Parser(
+            expect_banner=True,
+            max_packet=max_packet,
+            keep_events=keep,
+            keep_if=None if keep is None else WANTED_IF,
+        )
         self._prefix = id_prefix or f"fcm-{os.getpid()}-{os.urandom(3).hex()}"
         self._counter = itertools.count(1)
         self._pending: dict[str, _Pending] = {}

@@ -84,6 +84,9 @@ class QueueCall:
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     in_sl: bool = False  # answered within the queue's service level
     retry: asyncio.TimerHandle | None = None
+    # f5 (e): after a decline the next member rings at once, and its ring time counts from
+    # the declined ring's start.
+    rung_since: float | None = None
 
 
 class CallEngine:
@@ -884,6 +887,7 @@ class CallEngine:
         ch.call = qc
         ch.vars["__cdr_dst"] = ch.exten
         pbx.dsc(f"Queue:{q.name}", "RINGING")
+        pbx.log_queue(ch.uniqueid, q.name, "", "ENTERQUEUE", "", ch.caller_num, len(q.callers))
         self._ev(
             "QueueCallerJoin",
             ch,
@@ -961,7 +965,8 @@ class CallEngine:
         a = qc.caller.channel
         run = DialRun(a, "queue", self.now)
         qc.run = run
-        run.ring_started = self.now
+        run.ring_started = qc.rung_since if qc.rung_since is not None else self.now
+        qc.rung_since = None
         legs = []
         for m in members:
             ep = self.pbx.endpoints[m.interface[6:]]
@@ -1015,26 +1020,33 @@ class CallEngine:
             return
         a = qc.caller.channel
         q = qc.caller.queue
-        ring_time = int(self.now - (run.ring_started or self.now))
+        # f5 (a): RingTime in milliseconds, as queue_log's RINGNOANSWER.
+        ring_ms = int((self.now - (run.ring_started or self.now)) * 1000)
         for leg in list(run.legs):
             m = qc.members.pop(leg.uniqueid, None)
             if m is None or leg.gone:
                 continue
-            self.dial_event(
-                "AgentRingNoAnswer",
-                a,
-                leg,
-                ("Queue", q.name),
-                ("Interface", m.interface),
-                ("MemberName", m.name),
-                ("RingTime", str(ring_time)),
-            )
+            self._ring_no_answer(qc, leg, m, ring_ms)
             self.dial_event("DialEnd", a, leg, ("DialStatus", "NOANSWER"))
             m.ringing = None
             self._hangup_plain(leg, 0)
             self.refresh(leg)
         qc.run = None
         qc.timers.append(self.later(q.retry, self._queue_retry, q))
+
+    def _ring_no_answer(self, qc: QueueCall, leg: Channel, m: Member, ring_ms: int) -> None:
+        """AgentRingNoAnswer and queue_log's RINGNOANSWER (f5 (a) and (e): milliseconds)."""
+        a, q = qc.caller.channel, qc.caller.queue
+        self.dial_event(
+            "AgentRingNoAnswer",
+            a,
+            leg,
+            ("Queue", q.name),
+            ("Interface", m.interface),
+            ("MemberName", m.name),
+            ("RingTime", str(ring_ms)),
+        )
+        self.pbx.log_queue(a.uniqueid, q.name, m.interface, "RINGNOANSWER", ring_ms)
 
     def _queue_retry(self, q: Queue) -> None:
         self.queue_ring(q)
@@ -1072,13 +1084,19 @@ class CallEngine:
             self._hangup_plain(other, 26)
             self.refresh(other, "dsc es")
         member.ringing = None
-        hold = int(self.now - qc.caller.joined)
-        ring = int(self.now - (run.ring_started or self.now))
+        # app_queue takes the time once (callstart): CONNECT's and COMPLETE*'s hold are one
+        # number (f5: 18 and 18), whatever the clock does in between.
+        now = self.now
+        hold = int(now - qc.caller.joined)
+        ring = int(now - (run.ring_started or now))
         position = q.callers.index(qc.caller) + 1 if qc.caller in q.callers else 1
         self._leave_queue(qc, position)
         self.refresh(leg, "qms")
         for other in others:
             self.refresh(other, "qms")
+        self.pbx.log_queue(
+            a.uniqueid, q.name, member.interface, "CONNECT", hold, leg.uniqueid, ring
+        )
         self.dial_event(
             "AgentConnect",
             a,
@@ -1093,7 +1111,7 @@ class CallEngine:
         q.holdtime = (q.holdtime * 3 + hold) // 4
         qc.in_sl = hold <= q.servicelevel
         member.in_call = True
-        qc.agent, qc.agent_channel, qc.connected_at = member, leg, self.now
+        qc.agent, qc.agent_channel, qc.connected_at = member, leg, now
         run.answered = leg
         a.peer, leg.peer = leg, a
         self.bridge(leg, a)
@@ -1126,19 +1144,42 @@ class CallEngine:
             return
         self._cancel_legs(qc)
         a = qc.caller.channel
+        q = qc.caller.queue
         self._ev("MusicOnHoldStop", a)
-        position = (
-            qc.caller.queue.callers.index(qc.caller) + 1
-            if qc.caller in qc.caller.queue.callers
-            else 1
+        position = q.callers.index(qc.caller) + 1 if qc.caller in q.callers else 1
+        # app_queue calls record_abandoned() for a timeout too: QueueCallerAbandon, and the
+        # abandoned counter; then QUEUESTATUS once the caller has left.
+        hold = int(self.now - qc.caller.joined)
+        self._abandoned(qc, position, hold)
+        self.pbx.log_queue(
+            a.uniqueid, q.name, "", "EXITWITHTIMEOUT", position, qc.caller.original_position, hold
         )
         self._leave_queue(qc, position)
+        self.varset(a, "QUEUESTATUS", "TIMEOUT")
         a.call = None
         if qc.cont:
             qc.cont()
         self.queue_ring(qc.caller.queue)
 
-    def _cancel_legs(self, qc: QueueCall) -> None:
+    def _abandoned(self, qc: QueueCall, position: int, hold: int) -> None:
+        """app_queue record_abandoned(): the event and the queue's counters."""
+        q = qc.caller.queue
+        self._ev(
+            "QueueCallerAbandon",
+            qc.caller.channel,
+            ("Queue", q.name),
+            ("Position", str(position)),
+            ("OriginalPosition", str(qc.caller.original_position)),
+            ("HoldTime", str(hold)),
+            cls="agent",
+        )
+        q.abandoned += 1
+        if hold <= q.servicelevel:
+            q.abandoned_in_sl += 1
+
+    def _cancel_legs(self, qc: QueueCall, *, log: bool = False) -> None:
+        """Stop ringing the members; ``log``: the caller hung up (f5 (b): RINGCANCELED, and
+        app_queue's DialEnd CANCEL twice)."""
         run = qc.run
         if run is None:
             return
@@ -1149,6 +1190,13 @@ class CallEngine:
                 continue
             self.dial_event("DialEnd", a, leg, ("DialStatus", "CANCEL"))
             m = qc.members.pop(leg.uniqueid, None)
+            if log:
+                self.dial_event("DialEnd", a, leg, ("DialStatus", "CANCEL"))
+                if m is not None:
+                    ring_ms = int((self.now - (run.ring_started or self.now)) * 1000)
+                    self.pbx.log_queue(
+                        a.uniqueid, qc.caller.queue.name, m.interface, "RINGCANCELED", ring_ms
+                    )
             if m is not None:
                 m.ringing = None
             self._hangup_plain(leg, 0)
@@ -1160,22 +1208,14 @@ class CallEngine:
         a = qc.caller.channel
         if qc.agent is None:
             if ch is a:  # the caller abandons
-                self._cancel_legs(qc)
+                self._cancel_legs(qc, log=True)
                 self._ev("MusicOnHoldStop", a)
                 position = q.callers.index(qc.caller) + 1 if qc.caller in q.callers else 1
                 hold = int(self.now - qc.caller.joined)
-                self._ev(
-                    "QueueCallerAbandon",
-                    a,
-                    ("Queue", q.name),
-                    ("Position", str(position)),
-                    ("OriginalPosition", str(qc.caller.original_position)),
-                    ("HoldTime", str(hold)),
-                    cls="agent",
+                self._abandoned(qc, position, hold)
+                self.pbx.log_queue(
+                    a.uniqueid, q.name, "", "ABANDON", position, qc.caller.original_position, hold
                 )
-                q.abandoned += 1
-                if hold <= q.servicelevel:
-                    q.abandoned_in_sl += 1
                 self._leave_queue(qc, position)
                 a.call = None
                 if how == "ami":
@@ -1185,14 +1225,15 @@ class CallEngine:
                 self.refresh(a)
                 self.queue_ring(q)
                 return
-            # a ringing member rejects or is hung up
+            # f5 (e): a ringing member declines (or is hung up): logged exactly as a ring
+            # timeout, and the next member rings at once, with no retry wait.
             m = qc.members.pop(ch.uniqueid, None)
             run = qc.run
             if m is not None:
                 m.ringing = None
-                self.dial_event(
-                    "DialEnd", a, ch, ("DialStatus", "BUSY" if cause == 17 else "NOANSWER")
-                )
+                self.dial_event("DialEnd", a, ch, ("DialStatus", "NOANSWER"))
+                ring_ms = int((self.now - ((run and run.ring_started) or self.now)) * 1000)
+                self._ring_no_answer(qc, ch, m, ring_ms)
                 self._hangup_plain(ch, cause)
                 self.refresh(ch)
             if run is not None:
@@ -1200,7 +1241,8 @@ class CallEngine:
                 if not run.legs:
                     self.cancel(run.timer)
                     qc.run = None
-                    qc.timers.append(self.later(q.retry, self._queue_retry, q))
+                    qc.rung_since = run.ring_started
+                    self.queue_ring(q)
             return
         self._queue_complete(qc, ch, cause, how)
 
@@ -1215,6 +1257,15 @@ class CallEngine:
         talk = int(self.now - qc.connected_at)
         hold = int(qc.connected_at - qc.caller.joined)
         reason = "caller" if first is a else "agent"
+        self.pbx.log_queue(
+            a.uniqueid,
+            q.name,
+            member.interface,
+            "COMPLETECALLER" if first is a else "COMPLETEAGENT",
+            hold,
+            talk,
+            qc.caller.original_position,
+        )
         self.dial_event(
             "AgentComplete",
             a,

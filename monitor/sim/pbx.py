@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from monitor.ami.protocol import encode_packet
 
-from . import dialects
+from . import dialects, queuelog
 from .model import (
     DEVICE_STATES,
     EXTEN_STATE,
@@ -40,6 +41,7 @@ from .model import (
 from .users import CLASSES
 
 Listener = Callable[[int, bytes], None]
+QUEUE_LOG_LINES = 500_000  # the queue_log lines kept (a busy day of a large centre)
 
 
 def _event_tv(ts: float) -> str:
@@ -81,6 +83,9 @@ class Pbx:
         self.reload_time = self.boot_time
         self.processed_calls = 0
         self.events_emitted = 0
+        # Asterisk's queue_log, line by line (monitor.sim.queuelog): the tally the recorder's
+        # rows are held against. Bounded: a demo runs for days.
+        self.queue_log: deque[str] = deque(maxlen=QUEUE_LOG_LINES)
         self._members_by_device: dict[str, list[Member]] = {}
         self._hints_by_device: dict[str, list[Hint]] = {}
         self._device_keys: dict[str, int] = {}
@@ -96,6 +101,10 @@ class Pbx:
         self.calls = CallEngine(self)
 
     # -- events -----------------------------------------------------------------------------
+    def log_queue(self, callid: str, queue: str, agent: str, event: str, *data: object) -> None:
+        """Append a queue_log line, as app_queue's ast_queue_log() writes it."""
+        self.queue_log.append(queuelog.line(self.clock(), callid, queue, agent, event, *data))
+
     def emit(self, name: str, cls: str, pairs: Iterable[tuple[str, str]]) -> None:
         head = [("Event", name), ("Privilege", f"{cls},all")]
         if self.timestampevents:
@@ -464,6 +473,8 @@ class Pbx:
             return False
         now = int(self.clock())
         for m in targets:
+            # queue_log's agent field here is the MemberName (f4), the reason its data1.
+            self.log_queue("", m.queue.name, m.name, "PAUSE" if paused else "UNPAUSE", reason)
             m.paused = paused
             m.paused_reason = reason if paused else ""
             if paused:
