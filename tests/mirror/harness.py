@@ -103,6 +103,20 @@ def channel_of(sim: PbxSimulator, endpoint: str) -> str:
     return next(c["name"] for c in channels if c["name"].startswith(f"PJSIP/{endpoint}-"))
 
 
+async def answer_when_ringing(sim: PbxSimulator, endpoint: str, timeout: float = 10.0) -> None:
+    """``endpoint`` picks up its ringing channel, waiting for one: under load a ring may have
+    timed out (the simulator's timers are 100x shorter) and the queue rings it again after its
+    retry time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(StopIteration):
+            if sim.pbx.calls.answer(channel_of(sim, endpoint)):
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{endpoint} did not ring within {timeout:.0f} s")
+        await asyncio.sleep(0.005)
+
+
 # -- reading the database (sync: run through sync_to_async or inside ``eventually``) ----------
 def db_calls(pbx_id: int) -> dict[str, dict[str, Any]]:
     fields = ("channel", "linkedid", "peer_uniqueid", "peer_channel", "bridge_id", "state")

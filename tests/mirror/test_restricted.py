@@ -16,6 +16,7 @@ from monitor.models import Pbx, Queue
 
 from .harness import (
     WALLBOARD,
+    answer_when_ringing,
     channel_of,
     db_calls,
     db_members,
@@ -113,7 +114,7 @@ async def test_wallboard_user_sees_endpoints_and_queues_idle_in_calls_and_in_que
         )()
         assert callers == [(1, "+15550100")]
 
-        sim.pbx.calls.answer(channel_of(sim, "1003"))
+        await answer_when_ringing(sim, "1003")
         answered = {
             ("6501", "PJSIP/1003"): ("inuse", True),
             ("6500", "PJSIP/1003"): ("inuse", False),
