@@ -1,0 +1,1 @@
+"""What fcmdash records of a day and the numbers computed from it (issue 12)."""
