@@ -44,6 +44,8 @@ TEMPLATES = {
     "member": "monitor/tiles/member.html",
     "caller": "monitor/tiles/caller.html",
     "call": "monitor/tiles/call.html",  # a conversation (every channel of one call)
+    "today": "monitor/tiles/today.html",  # one PBX's day (monitor.history.sections)
+    "agents": "monitor/tiles/agents.html",  # one PBX's agent board
 }
 # The partials' line breaks and indentation between tags: a tenth of a tile's bytes, sent to
 # every open page. No tile puts inline text on either side of such a break (their rows and
