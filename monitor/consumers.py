@@ -8,7 +8,8 @@ items of its groups' messages that its page shows and sends them through its
   permission. ``board=1``: a wallboard (its filters, ``queue=<name>``, as on the page);
   ``page=calls``, ``page=queue:<pk>``, ``page=extension:<pk>``: those pages (the socket keeps
   the tiles of that queue or extension); ``page=status``: a page without live tiles; none: every
-  tile. Users with an action permission get the tiles with controls unless ``readonly``.
+  tile; ``page=today`` / ``page=agents``: today's Today page or the agent board. Users with an
+  action permission get the tiles with controls unless ``readonly``.
 - ``/ws/kiosk/<token>/``: a kiosk link instead of a session; always read-only, always a
   wallboard, limited as its link says. Revoking the link closes its open sockets (group
   ``kiosk.<link id>``).
@@ -31,7 +32,7 @@ from django.http import QueryDict
 from django.utils.http import is_same_domain
 
 from . import outbox
-from .broadcast import group
+from .broadcast import DAY_VIEWS, group
 from .models import Endpoint, Pbx, Queue
 from .scope import Scope, scope_from_link, scope_from_query
 from .views.access import can_view, control_classes
@@ -282,6 +283,8 @@ def _live_plan(user: Any, query: QueryDict) -> Plan | None:
     kind, _, pk = first["page"].partition(":")
     if kind in ("calls", "status"):
         return Plan([group(p, kind, controls=controls) for p in pbx_ids])
+    if kind in DAY_VIEWS:  # their tiles have no controls (monitor.broadcast)
+        return Plan([group(p, kind, controls=False) for p in pbx_ids])
     limit = None
     if kind == "queue" and is_id(pk):
         rows = Queue.objects.filter(pk=int(pk), pbx_id__in=pbx_ids)

@@ -11,13 +11,20 @@ import datetime as dt
 import importlib
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Case, Count, F, Q, Value, When
 
-from ..history_models import AgentMiss, AgentSpan, QueueCallRecord, RecordGap, ReportSettings
+from ..history_models import (
+    AgentMiss,
+    AgentSpan,
+    Outcome,
+    QueueCallRecord,
+    RecordGap,
+    ReportSettings,
+)
 from ..models import Pbx, Queue
 from ..web_models import QueueThreshold
 from . import numbers
-from .days import Window
+from .days import Window, today_window
 
 
 @dataclass
@@ -83,3 +90,72 @@ def build(pbxes: list[Pbx], window: Window, now: dt.datetime, report: ReportSett
     )
     missing = {p.pk: missing_numbers(p) for p in pbxes}
     return Report(window, now, {p.pk: p for p in pbxes}, result, missing)
+
+
+@dataclass
+class CardNumbers:
+    """A queue card's numbers of the day (the wallboard's and kiosk's)."""
+
+    answered: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    answered_within_sl: int = 0
+    sl_seconds: int = numbers.DEFAULT_SL_SECONDS
+
+    @property
+    def service_level_pct(self) -> float | None:
+        counted = self.answered + self.abandoned - self.short_abandoned
+        return round(100 * self.answered_within_sl / counted, 1) if counted > 0 else None
+
+
+def card_numbers(
+    queues: list[tuple[int, str]], now: dt.datetime, report: ReportSettings | None = None
+) -> dict[tuple[int, str], CardNumbers]:
+    """Today's answered, abandoned and service level of ``queues`` ((pbx id, name)), counted in
+    the database: the cards are rendered at every flush that touches a queue, and one grouped
+    query over the day's index costs a few milliseconds where reading the calls cost tens."""
+    report = report or ReportSettings.current()
+    window = today_window(report, now)
+    pbx_ids = {pbx_id for pbx_id, _ in queues}
+    wanted = set(queues)
+    limits = {
+        (pbx_id, name): seconds
+        for pbx_id, name, seconds in QueueThreshold.objects.filter(pbx_id__in=pbx_ids).values_list(
+            "pbx_id", "queue_name", "sl_seconds"
+        )
+    }
+    out = {
+        key: CardNumbers(sl_seconds=limits.get(key, numbers.DEFAULT_SL_SECONDS)) for key in wanted
+    }
+    sl = Case(
+        *(
+            When(pbx_id=p, queue=q, then=Value(s))
+            for (p, q), s in limits.items()
+            if (p, q) in wanted
+        ),
+        default=Value(numbers.DEFAULT_SL_SECONDS),
+    )
+    answered = Q(outcome=Outcome.ANSWERED)
+    abandoned = Q(outcome=Outcome.ABANDONED)
+    rows = (
+        QueueCallRecord.objects.filter(
+            pbx_id__in=pbx_ids,
+            queue__in={q for _, q in queues},
+            entered_at__gte=window.start,
+            entered_at__lt=window.end,
+        )
+        .annotate(sl=sl)
+        .values("pbx_id", "queue")
+        .annotate(
+            answered=Count("pk", filter=answered),
+            abandoned=Count("pk", filter=abandoned),
+            short=Count("pk", filter=abandoned & Q(wait_seconds__lte=report.short_abandon_seconds)),
+            within=Count("pk", filter=answered & Q(wait_seconds__lte=F("sl"))),
+        )
+    )
+    for row in rows:
+        found = out.get((row["pbx_id"], row["queue"]))
+        if found is not None:
+            found.answered, found.abandoned = row["answered"], row["abandoned"]
+            found.short_abandoned, found.answered_within_sl = row["short"], row["within"]
+    return out
