@@ -93,19 +93,11 @@ def build(pbxes: list[Pbx], window: Window, now: dt.datetime, report: ReportSett
 
 
 @dataclass
-class CardNumbers:
-    """A queue card's numbers of the day (the wallboard's and kiosk's)."""
+class CardNumbers(numbers.Tally):
+    """A queue card's numbers of the day (the wallboard's and kiosk's): answered, abandoned,
+    short abandons and within the SL of its ``sl_seconds``, so its service level."""
 
-    answered: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    answered_within_sl: int = 0
     sl_seconds: int = numbers.DEFAULT_SL_SECONDS
-
-    @property
-    def service_level_pct(self) -> float | None:
-        counted = self.answered + self.abandoned - self.short_abandoned
-        return round(100 * self.answered_within_sl / counted, 1) if counted > 0 else None
 
 
 def card_numbers(
