@@ -24,7 +24,10 @@ from ..history_models import (
 from ..models import Pbx, Queue
 from ..web_models import QueueThreshold
 from . import numbers
+from .aggregate import compute_in_sql
 from .days import Window, today_window
+
+IN_SQL = True  # how build() counts by default (the tests run both ways)
 
 
 @dataclass
@@ -52,22 +55,22 @@ def missing_numbers(pbx: Pbx) -> dict[str, str]:
     return dict(dialect.missing_numbers(pbx))
 
 
-def build(pbxes: list[Pbx], window: Window, now: dt.datetime, report: ReportSettings) -> Report:
-    """The numbers of ``pbxes`` over ``window`` at ``now``."""
+def build(
+    pbxes: list[Pbx],
+    window: Window,
+    now: dt.datetime,
+    report: ReportSettings,
+    *,
+    in_sql: bool | None = None,
+) -> Report:
+    """The numbers of ``pbxes`` over ``window`` at ``now``: counted in the database
+    (:mod:`monitor.history.aggregate`), or with ``in_sql=False`` from the rows read into Python
+    (:func:`monitor.history.numbers.compute`, the reference); None: :data:`IN_SQL`."""
     ids = [p.pk for p in pbxes]
     start, end = window.start, window.end
-    calls = QueueCallRecord.objects.filter(
-        pbx_id__in=ids, entered_at__gte=start, entered_at__lt=end
-    ).values_list(*numbers.CallRow._fields)
     overlapping = Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gt=start))
-    spans = AgentSpan.objects.filter(overlapping, pbx_id__in=ids).values_list(
-        *numbers.SpanRow._fields
-    )
-    misses = AgentMiss.objects.filter(pbx_id__in=ids, at__gte=start, at__lt=end).values_list(
-        *numbers.MissRow._fields
-    )
-    gaps = RecordGap.objects.filter(overlapping, pbx_id__in=ids).values_list(
-        "started_at", "ended_at"
+    gaps = list(
+        RecordGap.objects.filter(overlapping, pbx_id__in=ids).values_list("started_at", "ended_at")
     )
     sl = {
         (pbx_id, name): (seconds, target)
@@ -75,19 +78,30 @@ def build(pbxes: list[Pbx], window: Window, now: dt.datetime, report: ReportSett
             pbx_id__in=ids
         ).values_list("pbx_id", "queue_name", "sl_seconds", "sl_target")
     }
-    names = Queue.objects.filter(pbx_id__in=ids).values_list("pbx_id", "name")
-    result = numbers.compute(
-        start=start,
-        end=end,
-        now=now,
-        calls=[numbers.CallRow(*row) for row in calls],
-        spans=[numbers.SpanRow(*row) for row in spans],
-        misses=[numbers.MissRow(*row) for row in misses],
-        gaps=list(gaps),
-        sl=sl,
-        short_abandon=report.short_abandon_seconds,
-        queue_names=list(names),
-    )
+    names = list(Queue.objects.filter(pbx_id__in=ids).values_list("pbx_id", "name"))
+    common = {
+        "start": start,
+        "end": end,
+        "now": now,
+        "gaps": gaps,
+        "sl": sl,
+        "short_abandon": report.short_abandon_seconds,
+        "queue_names": names,
+    }
+    if IN_SQL if in_sql is None else in_sql:
+        result = compute_in_sql(pbx_ids=ids, **common)
+    else:
+        calls = QueueCallRecord.objects.filter(
+            pbx_id__in=ids, entered_at__gte=start, entered_at__lt=end
+        ).values_list(*numbers.CallRow._fields)
+        spans = AgentSpan.objects.filter(overlapping, pbx_id__in=ids)
+        misses = AgentMiss.objects.filter(pbx_id__in=ids, at__gte=start, at__lt=end)
+        result = numbers.compute(
+            calls=[numbers.CallRow(*row) for row in calls],
+            spans=[numbers.SpanRow(*r) for r in spans.values_list(*numbers.SpanRow._fields)],
+            misses=[numbers.MissRow(*r) for r in misses.values_list(*numbers.MissRow._fields)],
+            **common,
+        )
     missing = {p.pk: missing_numbers(p) for p in pbxes}
     return Report(window, now, {p.pk: p for p in pbxes}, result, missing)
 

@@ -15,6 +15,7 @@ from ..history_models import AgentSpan, AgentState, ReportSettings
 from ..models import DeviceState, Pbx, QueueMember
 from ..templatetags.monitor_tags import entities
 from . import charts
+from .aggregate import answered_by_agent
 from .days import Window, today_window
 from .numbers import RANK, AgentNumbers, DayNumbers
 from .report import Report, build, missing_numbers
@@ -152,12 +153,11 @@ def agent_board(pbx: Pbx, now: dt.datetime, report: ReportSettings) -> AgentBoar
     for interface, state, started in open_spans.values_list("interface", "state", "started_at"):
         key = (interface, state)
         since[key] = min(started, since.get(key, started))
-    numbers = build([pbx], today_window(report, now), now, report).numbers
-    today: dict[str, AgentNumbers] = {a.interface: a for a in numbers.agents}
+    window = today_window(report, now)
+    today = answered_by_agent(pbx.pk, window.start, window.end, now)
     for agent in agents.values():
         agent.since = since.get((agent.interface, agent.state))
-        counted = today.get(agent.interface)
-        if counted is not None:
-            agent.answered, agent.talk_s = counted.answered, int(counted.talk_s)
+        agent.answered, talk = today.get(agent.interface, (0, 0.0))
+        agent.talk_s = int(talk)
     ordered = sorted(agents.values(), key=lambda a: ((a.name or a.interface).lower(), a.interface))
     return AgentBoard(pbx, ordered, missing_numbers(pbx))

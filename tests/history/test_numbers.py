@@ -23,6 +23,14 @@ NOW = dt.datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True, params=["sql", "python"])
+def counted(request, monkeypatch):
+    """Every test twice: counted in the database (what the pages use) and by the pure
+    reference computation over the rows."""
+    monkeypatch.setattr(reports, "IN_SQL", request.param == "sql")
+    return request.param
+
+
 def berlin() -> ReportSettings:
     return ReportSettings.objects.create(time_zone="Europe/Berlin", short_abandon_seconds=5)
 
