@@ -37,6 +37,7 @@ from .numbers import (
     Interval,
     QueueNumbers,
     Tally,
+    assemble,
 )
 
 CALLS = QueueCallRecord._meta.db_table
@@ -275,21 +276,15 @@ def compute_in_sql(
         if queue:
             agent_of(pbx_id, interface, None, name)
 
-    gap_list = [(max(s, start), min(e or now, end)) for s, e in gaps]
-    gap_list = [(s, e) for s, e in gap_list if e > s]
-    ordered = sorted(agents.values(), key=lambda a: (a.pbx_id, a.name or a.interface, a.interface))
-    return DayNumbers(
+    return assemble(
         start=start,
         end=end,
-        queues=sorted(queues.values(), key=lambda x: (x.pbx_id, x.queue)),
-        agents=[a for a in ordered if a.queue is None],
-        agent_queues=sorted(
-            (a for a in ordered if a.queue is not None),
-            key=lambda a: (a.pbx_id, a.queue or "", a.name or a.interface),
-        ),
+        now=now,
+        queues=queues,
+        agents=agents,
         intervals=intervals,
-        gaps=gap_list,
-        partial=partial or bool(gap_list),
+        gaps=gaps,
+        partial=partial,
         total=total,
     )
 

@@ -254,6 +254,33 @@ def compute(
             _agent(agents, key, miss.name).missed += 1
     _add_spans(agents, spans, start, upto)
     _peaks(intervals, calls, start, upto)
+    return assemble(
+        start=start,
+        end=end,
+        now=now,
+        queues=queues,
+        agents=agents,
+        intervals=intervals,
+        gaps=gaps,
+        partial=partial,
+        total=total,
+    )
+
+
+def assemble(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    queues: dict[tuple[int, str], QueueNumbers],
+    agents: dict[tuple[int, str, str | None], AgentNumbers],
+    intervals: list[Interval],
+    gaps: Iterable[tuple[dt.datetime, dt.datetime | None]],
+    partial: bool,
+    total: Tally,
+) -> DayNumbers:
+    """The numbers in their order (queues by name, agents by name), the gaps clipped to the
+    window (an open one ends now)."""
     gap_list = [(max(s, start), min(e or now, end)) for s, e in gaps]
     gap_list = [(s, e) for s, e in gap_list if e > s]
     ordered = sorted(agents.values(), key=lambda a: (a.pbx_id, a.name or a.interface, a.interface))
