@@ -201,7 +201,15 @@ def day_changed(pbx_id: int) -> None:
         return  # that render reads the rows as they are when it runs: these ones too
     loop = asyncio.get_running_loop()
     wait = max(0.0, _day_last.get(pbx_id, -math.inf) + DAY_INTERVAL - loop.time())
-    _day_pending[pbx_id] = loop.create_task(_send_day(pbx_id, wait), name=f"day{pbx_id}")
+    task = loop.create_task(_send_day(pbx_id, wait), name=f"day{pbx_id}")
+    _day_pending[pbx_id] = task
+
+    def forget(done: asyncio.Task[None]) -> None:
+        # Cancelled while it waited (its loop closed): the next rows must not find it pending.
+        if _day_pending.get(pbx_id) is done:
+            del _day_pending[pbx_id]
+
+    task.add_done_callback(forget)
 
 
 async def _send_day(pbx_id: int, wait: float) -> None:
