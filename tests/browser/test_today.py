@@ -4,7 +4,8 @@ download.
 
 The history rows are written here as the recorder writes them (tests/support/history.py); the
 live update goes out as the worker's publish does it, through the Redis layer to Daphne. The
-screenshots in docs/ (today.png, agents.png, today-360.png) are copied from test-artifacts/.
+screenshots in docs/ (today-1920.png, today-360.png, agents-1920.png, agents-360.png) are
+copied from test-artifacts/.
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ def busy_day(pbx) -> Day:
             )
         else:
             day.call(queue, entered, Outcome.ABANDONED, wait=rng.randint(1, 60))
+    half_hour, lunch = now - dt.timedelta(minutes=30), now - dt.timedelta(minutes=20)
     for agent in agents:
-        day.span("6500", agent, AgentState.AVAILABLE, start, now - dt.timedelta(minutes=30))
-        day.span("6500", agent, AgentState.IN_CALL, now - dt.timedelta(minutes=30), None)
-    day.span("6500", "PJSIP/1002", AgentState.PAUSED, now - dt.timedelta(minutes=20), None, "lunch")
+        day.span("6500", agent, AgentState.AVAILABLE, start, half_hour)
+        day.span(
+            "6500", agent, AgentState.IN_CALL, half_hour, lunch if agent == "PJSIP/1002" else None
+        )
+    day.span("6500", "PJSIP/1002", AgentState.PAUSED, lunch, None, "lunch")
     day.gap(now - dt.timedelta(minutes=62), now - dt.timedelta(minutes=59))
     return day
 
@@ -107,7 +111,7 @@ def test_today_page_draws_its_charts_under_the_csp(open_page, bob, pbx, artifact
     box = section.locator(f"#chart-calls-{pbx.pk} svg").bounding_box()
     assert box["width"] > 500 and box["height"] > 100  # drawn, at a size a TV shows
     assert page.evaluate("window.__csp") == []
-    page.screenshot(path=str(artifacts / "today-1920.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "today-1920.png"))
     phone = open_page(bob, "/today/", viewport={"width": 360, "height": 780})
     expect(phone.locator(LIVE)).to_be_attached()
     # The page itself does not scroll sideways; the tables and charts scroll in their boxes.
@@ -150,7 +154,11 @@ def test_agent_board_sort_survives_a_live_update(open_page, bob, pbx, redis_laye
     assert counts == sorted(counts, reverse=True)
     expect(board.locator("thead th").nth(4)).to_have_attribute("aria-sort", "descending")
     expect(board.locator("tbody tr[data-key='PJSIP/1002'] td").nth(2)).to_have_text("lunch")
-    page.screenshot(path=str(artifacts / "agents-1920.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "agents-1920.png"))
+    phone = open_page(bob, "/agents/", viewport={"width": 360, "height": 780})
+    expect(phone.locator(LIVE)).to_be_attached()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.screenshot(path=str(artifacts / "agents-360.png"))
 
 
 def test_csv_download_in_chromium(open_page, bob, pbx, tmp_path):
