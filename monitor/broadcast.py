@@ -27,7 +27,8 @@ then drops the tiles of that PBX that the update did not name.
 
 A PBX's day (the Today page's and the agent board's tile, one per PBX, and the queue cards'
 numbers of the day) is rendered when the recorder wrote rows (the summary's ``"history"``), at
-most every :data:`DAY_INTERVAL` seconds per PBX (:func:`day_changed`): a busy PBX writes rows at
+most every :data:`DAY_INTERVAL` seconds per PBX, and never more than half the time
+(:func:`day_changed`): a busy PBX writes rows at
 every flush, and a day's tile reads all of its calls. Its groups are ``pbx.<id>.today`` and
 ``pbx.<id>.agents`` (no controls on either); a Today page of a past day joins neither.
 
@@ -190,7 +191,7 @@ def render_messages(pbx_id: int, summary: dict[str, Any]) -> dict[str, dict[str,
 
 
 _day_pending: dict[int, asyncio.Task[None]] = {}
-_day_last: dict[int, float] = {}
+_day_next: dict[int, float] = {}  # loop time before which the PBX's day is not rendered again
 _day_sent: dict[int, dict[str, bytes]] = {}
 
 
@@ -200,7 +201,7 @@ def day_changed(pbx_id: int) -> None:
     if pbx_id in _day_pending:
         return  # that render reads the rows as they are when it runs: these ones too
     loop = asyncio.get_running_loop()
-    wait = max(0.0, _day_last.get(pbx_id, -math.inf) + DAY_INTERVAL - loop.time())
+    wait = max(0.0, _day_next.get(pbx_id, -math.inf) - loop.time())
     task = loop.create_task(_send_day(pbx_id, wait), name=f"day{pbx_id}")
     _day_pending[pbx_id] = task
 
@@ -216,12 +217,21 @@ async def _send_day(pbx_id: int, wait: float) -> None:
     await asyncio.sleep(wait)
     # Rows written from here on ask for the next render: this one may read them or not.
     _day_pending.pop(pbx_id, None)
-    _day_last[pbx_id] = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    _day_next[pbx_id] = started + DAY_INTERVAL
     try:
-        messages = await database_sync_to_async(render_day_messages)(pbx_id)
+        # In a thread of its own, not the one the worker's flushes take turns in: a busy
+        # day's render reads every call and span of the day (bench/today.py).
+        render = database_sync_to_async(render_day_messages, thread_sensitive=False)
+        messages = await render(pbx_id)
     except Exception:
         log.exception("PBX %s: rendering the day's live update failed", pbx_id)
         return
+    finally:
+        # A render that takes long (a very busy day) leaves the database as long between two.
+        took = loop.time() - started
+        _day_next[pbx_id] = max(_day_next[pbx_id], loop.time() + took)
     await _send(messages)
 
 

@@ -64,9 +64,9 @@ def _fresh_broadcast_memory():
     pk of an earlier test's."""
     from monitor import broadcast
 
-    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_last):
+    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_next):
         memory.clear()
     yield
-    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_last):
+    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_next):
         memory.clear()
     broadcast._day_pending.clear()

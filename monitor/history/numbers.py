@@ -21,7 +21,9 @@ Asterisk's ``queue_log`` for the same calls:
 - *partial*: a gap overlaps the window, or a call of it is INCOMPLETE or was completed from a
   resync.
 
-:func:`compute` is pure: it takes rows as tuples (:func:`load` reads them) and the moment "now".
+:func:`compute` is pure: it takes rows as tuples and the moment "now" (the reference;
+:mod:`monitor.history.aggregate` counts the same in the database, and
+:func:`monitor.history.report.build` reads the rows for either).
 """
 
 from __future__ import annotations

@@ -39,11 +39,6 @@ class Report:
     # pbx id -> {number name: why this PBX cannot give it}
     missing: dict[int, dict[str, str]] = field(default_factory=dict)
 
-    @property
-    def live(self) -> bool:
-        """Whether the window is still going on (the page updates live)."""
-        return self.window.start <= self.now < self.window.end or self.window.day is None
-
 
 def missing_numbers(pbx: Pbx) -> dict[str, str]:
     """What ``pbx`` sends too little for (``monitor.history.dialect``, the recorder's part:
