@@ -228,7 +228,7 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items() if v}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
-    return value if isinstance(value, int | str | bool | type(None)) else str(value)
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
 
 
 def differ(a: Any, b: Any, path: str = "") -> Any:

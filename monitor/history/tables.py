@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..history_models import QueueCallRecord
+from ..models import Pbx
+from .days import Window
 from .report import Report
 
 QUEUE_COLUMNS = (
@@ -79,14 +81,13 @@ def agent_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
-def call_rows(report: Report) -> Iterator[dict[str, Any]]:
-    """Every call that entered a queue in the window, oldest first."""
-    window = report.window
+def call_rows(pbxes: dict[int, Pbx], window: Window) -> Iterator[dict[str, Any]]:
+    """Every call of ``pbxes`` (by id) that entered a queue in ``window``, oldest first."""
     calls = QueueCallRecord.objects.filter(
-        pbx_id__in=list(report.pbxes), entered_at__gte=window.start, entered_at__lt=window.end
+        pbx_id__in=list(pbxes), entered_at__gte=window.start, entered_at__lt=window.end
     ).order_by("entered_at", "pk")
     for pbx_id, *values in calls.values_list("pbx_id", *CALL_COLUMNS).iterator(chunk_size=2000):
-        row: dict[str, Any] = {"pbx": report.pbxes[pbx_id].name}
+        row: dict[str, Any] = {"pbx": pbxes[pbx_id].name}
         for name, value in zip(CALL_COLUMNS, values, strict=True):
             row[name] = window.local(value).isoformat() if hasattr(value, "astimezone") else value
         yield row
