@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from .ami.capabilities import Report, probe
@@ -22,6 +23,7 @@ from .ami.client import AmiConnection
 from .ami.config import fingerprint_bytes
 from .ami.errors import AmiError
 from .crypto import SecretUnreadable
+from .history_models import ReportSettings
 from .models import Pbx
 from .web_models import (
     MAX_RANGE,
@@ -190,8 +192,45 @@ def _count(value: int | None) -> str:
 
 @admin.register(QueueThreshold)
 class QueueThresholdAdmin(admin.ModelAdmin):
-    list_display = ["queue_name", "pbx", "waiting_amber", "waiting_red", "wait_amber", "wait_red"]
+    list_display = [
+        "queue_name",
+        "pbx",
+        "waiting_amber",
+        "waiting_red",
+        "wait_amber",
+        "wait_red",
+        "sl_seconds",
+        "sl_target",
+    ]
     list_filter = ["pbx"]
+    fieldsets = [
+        (None, {"fields": ["pbx", "queue_name"]}),
+        ("Card colours", {"fields": ["waiting_amber", "waiting_red", "wait_amber", "wait_red"]}),
+        (
+            "Service level (the Today page and the cards' numbers of the day)",
+            {"fields": ["sl_seconds", "sl_target"]},
+        ),
+    ]
+
+
+@admin.register(ReportSettings)
+class ReportSettingsAdmin(admin.ModelAdmin):
+    """The one row of how days are counted (``ReportSettings.current``): added once, then
+    edited; the list goes straight to it."""
+
+    list_display = ["__str__", "day_starts", "time_zone", "short_abandon_seconds", "keep_days"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not ReportSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # without a row the defaults count: deleting would change them silently
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        row = ReportSettings.objects.order_by("pk").first()
+        if row is not None and self.has_view_or_change_permission(request, row):
+            return redirect("admin:monitor_reportsettings_change", row.pk)
+        return super().changelist_view(request, extra_context)
 
 
 class TokenAdmin(admin.ModelAdmin):

@@ -1,4 +1,5 @@
-"""``GET /api/v1/state``: the whole mirror as JSON, for scripts and other wallboards.
+"""``GET /api/v1/state``: the whole mirror as JSON, for scripts and other wallboards;
+``GET /api/v1/today[?date=YYYY-MM-DD]``: a day's numbers by fcmdash's count (issue 12).
 
 Read-only. Authenticated by a Django session with the view permission, or by
 ``Authorization: Bearer <token>`` with an :class:`~monitor.web_models.ApiToken`. Seconds
@@ -14,6 +15,9 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from .history import days, tables
+from .history.report import build
+from .history_models import ReportSettings
 from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from .views.access import can_view
 from .web_models import ApiToken
@@ -22,11 +26,45 @@ from .web_models import ApiToken
 @require_GET
 def state(request: HttpRequest) -> JsonResponse:
     if not _authorised(request):
-        response = JsonResponse({"error": "authentication required"}, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="fcmdash"'
-        return response
+        return _refused()
     response = JsonResponse(snapshot(timezone.now()))
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def today(request: HttpRequest) -> JsonResponse:
+    """The day's queues and agents of every enabled PBX; a number a PBX cannot give is null.
+    ``?date=`` outside the kept days (or not a date) is a 400 saying which days are kept."""
+    if not _authorised(request):
+        return _refused()
+    report = ReportSettings.current()
+    now = timezone.now()
+    kept = days.kept_days(report, now)
+    if "date" in request.GET:
+        day = days.parse_day(request.GET["date"])
+        if day is None or not kept[-1] <= day <= kept[0]:
+            message = f"date must be YYYY-MM-DD, from {kept[-1]} to {kept[0]}"
+            return JsonResponse({"error": message}, status=400)
+    else:
+        day = kept[0]
+    found = build(list(Pbx.objects.filter(enabled=True)), days.day_window(report, day), now, report)
+    response = JsonResponse(
+        {
+            "day": day.isoformat(),
+            "partial": found.numbers.partial,
+            "gaps": tables.gaps(found),
+            "queues": tables.queue_rows(found),
+            "agents": tables.agent_rows(found),
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused() -> JsonResponse:
+    response = JsonResponse({"error": "authentication required"}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="fcmdash"'
     return response
 
 

@@ -25,6 +25,13 @@ replaces. A tile whose id is not on the page yet is inserted into the first of i
 ``hx-swap-oob="delete"``. After a resync (``full``) every tile of the PBX is sent, and the page
 then drops the tiles of that PBX that the update did not name.
 
+A PBX's day (the Today page's and the agent board's tile, one per PBX, and the queue cards'
+numbers of the day) is rendered when the recorder wrote rows (the summary's ``"history"``), at
+most every :data:`DAY_INTERVAL` seconds per PBX, and never more than half the time
+(:func:`day_changed`): a busy PBX writes rows at
+every flush, and a day's tile reads all of its calls. Its groups are ``pbx.<id>.today`` and
+``pbx.<id>.agents`` (no controls on either); a Today page of a past day joins neither.
+
 Only tiles whose HTML changed are sent: a flush names every row it wrote, and most writes (a
 device state event that says what the row says, a member's counter the wallboard does not show)
 leave the tile's HTML as it was. :class:`Sent` remembers a digest and the tags of each tile sent
@@ -33,8 +40,10 @@ per PBX, which also gives a removed row's tags (its row is gone from the databas
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,9 +51,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import tiles
+from .history.days import today_window
+from .history.sections import agent_board, today_section
+from .history_models import ReportSettings
 from .models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from .state import conversations
 
@@ -66,6 +79,9 @@ VIEWS: dict[str, frozenset[str]] = {
     "detail": frozenset({"pbx", "endpoint", "queue", "member", "caller", "call"}),
     "status": frozenset({"pbx"}),
 }
+# The day's views: their one tile per PBX, rendered by render_day_messages.
+DAY_VIEWS = ("today", "agents")
+DAY_INTERVAL = 2.0  # seconds between two renders of a PBX's day
 _layer_down = False
 
 Tags = tuple[tuple[int, ...], tuple[int, ...]] | None
@@ -120,12 +136,19 @@ async def publish(pbx_id: int, summary: dict[str, Any]) -> bool:
     Returns False when open pages may have missed it (rendering or the channel layer failed):
     the caller then sends ``{"full": True}`` later, which renders every tile of the PBX.
     """
-    global _layer_down
+    if summary.get("history") or summary.get("full"):
+        day_changed(pbx_id)
     try:
         messages = await database_sync_to_async(render_messages)(pbx_id, summary)
     except Exception:
         log.exception("PBX %s: rendering the live update failed", pbx_id)
         return False
+    return await _send(messages)
+
+
+async def _send(messages: dict[str, dict[str, Any]]) -> bool:
+    """Send each group its message; False when the channel layer failed. Never raises."""
+    global _layer_down
     layer = get_channel_layer()
     if layer is None or not messages:
         return True
@@ -164,6 +187,83 @@ def render_messages(pbx_id: int, summary: dict[str, Any]) -> dict[str, dict[str,
                 "full": token,
                 "regrouped": moved,
             }
+    return messages
+
+
+_day_pending: dict[int, asyncio.Task[None]] = {}
+_day_next: dict[int, float] = {}  # loop time before which the PBX's day is not rendered again
+_day_sent: dict[int, dict[str, bytes]] = {}
+
+
+def day_changed(pbx_id: int) -> None:
+    """Render and send the PBX's day soon: now when the last render is more than
+    :data:`DAY_INTERVAL` seconds old, else then. One render is pending per PBX at most."""
+    if pbx_id in _day_pending:
+        return  # that render reads the rows as they are when it runs: these ones too
+    loop = asyncio.get_running_loop()
+    wait = max(0.0, _day_next.get(pbx_id, -math.inf) - loop.time())
+    task = loop.create_task(_send_day(pbx_id, wait), name=f"day{pbx_id}")
+    _day_pending[pbx_id] = task
+
+    def forget(done: asyncio.Task[None]) -> None:
+        # Cancelled while it waited (its loop closed): the next rows must not find it pending.
+        if _day_pending.get(pbx_id) is done:
+            del _day_pending[pbx_id]
+
+    task.add_done_callback(forget)
+
+
+async def _send_day(pbx_id: int, wait: float) -> None:
+    await asyncio.sleep(wait)
+    # Rows written from here on ask for the next render: this one may read them or not.
+    _day_pending.pop(pbx_id, None)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    _day_next[pbx_id] = started + DAY_INTERVAL
+    try:
+        # In a thread of its own, not the one the worker's flushes take turns in: a busy
+        # day's render reads every call and span of the day (bench/today.py).
+        render = database_sync_to_async(render_day_messages, thread_sensitive=False)
+        messages = await render(pbx_id)
+    except Exception:
+        log.exception("PBX %s: rendering the day's live update failed", pbx_id)
+        return
+    finally:
+        # A render that takes long (a very busy day) leaves the database as long between two.
+        took = loop.time() - started
+        _day_next[pbx_id] = max(_day_next[pbx_id], loop.time() + took)
+    await _send(messages)
+
+
+def render_day_messages(pbx_id: int) -> dict[str, dict[str, Any]]:
+    """``{group: message}`` of the PBX's day: its Today tile, its agent board, and the queue
+    cards (today's numbers on them); only what changed since it was last sent."""
+    pbx = Pbx.objects.filter(pk=pbx_id).first()
+    if pbx is None:
+        _day_sent.pop(pbx_id, None)
+        return {}
+    report = ReportSettings.current()
+    now = timezone.now()
+    section = today_section(pbx, today_window(report, now), now, report)
+    board = agent_board(pbx, now, report)
+    sent = _day_sent.setdefault(pbx_id, {})
+    messages: dict[str, dict[str, Any]] = {}
+    for view, tile_id, html in (
+        ("today", f"today-pbx-{pbx_id}", tiles.render("today", section, controls=False)),
+        ("agents", f"agents-pbx-{pbx_id}", tiles.render("agents", board, controls=False)),
+    ):
+        digest = hashlib.blake2b(html.encode(), digest_size=8).digest()
+        if sent.get(tile_id) == digest:
+            continue
+        sent[tile_id] = digest
+        messages[group(pbx_id, view, controls=False)] = {
+            "type": "tiles.update",
+            "items": [[tile_id, None, html]],
+            "full": None,
+            "regrouped": [],
+        }
+    queues = list(Queue.objects.filter(pbx_id=pbx_id).values_list("pk", flat=True))
+    messages.update(render_messages(pbx_id, {"pbx": pbx_id, "queues": queues}))
     return messages
 
 

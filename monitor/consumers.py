@@ -8,7 +8,9 @@ items of its groups' messages that its page shows and sends them through its
   permission. ``board=1``: a wallboard (its filters, ``queue=<name>``, as on the page);
   ``page=calls``, ``page=queue:<pk>``, ``page=extension:<pk>``: those pages (the socket keeps
   the tiles of that queue or extension); ``page=status``: a page without live tiles; none: every
-  tile. Users with an action permission get the tiles with controls unless ``readonly``.
+  tile; ``page=today`` / ``page=agents`` / ``page=today,agents``: today's Today page, the
+  agent board, or a kiosk of both (a kiosk link's socket: ``?show=today,agents``). Users with an
+  action permission get the tiles with controls unless ``readonly``.
 - ``/ws/kiosk/<token>/``: a kiosk link instead of a session; always read-only, always a
   wallboard, limited as its link says. Revoking the link closes its open sockets (group
   ``kiosk.<link id>``).
@@ -31,7 +33,7 @@ from django.http import QueryDict
 from django.utils.http import is_same_domain
 
 from . import outbox
-from .broadcast import group
+from .broadcast import DAY_VIEWS, group
 from .models import Endpoint, Pbx, Queue
 from .scope import Scope, scope_from_link, scope_from_query
 from .views.access import can_view, control_classes
@@ -203,9 +205,11 @@ class LiveConsumer(TilesConsumer):
 class KioskConsumer(TilesConsumer):
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]
+        query = QueryDict(self.scope.get("query_string", b"").decode("latin-1")[:MAX_QUERY])
+        show = [v for v in query.get("show", "")[:40].split(",") if v in DAY_VIEWS]
         plan = None
         if same_origin(self.scope):
-            plan = await database_sync_to_async(_kiosk_plan)(token)
+            plan = await database_sync_to_async(_kiosk_plan)(token, show)
         if plan is None:
             await self.close()
             return
@@ -282,6 +286,9 @@ def _live_plan(user: Any, query: QueryDict) -> Plan | None:
     kind, _, pk = first["page"].partition(":")
     if kind in ("calls", "status"):
         return Plan([group(p, kind, controls=controls) for p in pbx_ids])
+    views = [v for v in first["page"].split(",") if v in DAY_VIEWS]
+    if views:  # today's pages (or a kiosk of them): their tiles have no controls
+        return Plan([group(p, v, controls=False) for p in pbx_ids for v in views])
     limit = None
     if kind == "queue" and is_id(pk):
         rows = Queue.objects.filter(pk=int(pk), pbx_id__in=pbx_ids)
@@ -292,11 +299,16 @@ def _live_plan(user: Any, query: QueryDict) -> Plan | None:
     return Plan([group(p, "detail", controls=controls) for p in pbx_ids], limit)
 
 
-def _kiosk_plan(token: str) -> Plan | None:
+def _kiosk_plan(token: str, show: list[str] | None = None) -> Plan | None:
+    """A kiosk link's groups: its board, or (``show``) the day's views of its PBXes."""
     link = KioskLink.find(token)
     if link is None:
         return None
-    plan = _board_plan(scope_from_link(link), controls=False)
+    scope = scope_from_link(link)
+    if show:
+        plan = Plan([group(p, v, controls=False) for p in scope.pbx_ids for v in show])
+    else:
+        plan = _board_plan(scope, controls=False)
     plan.groups.append(f"kiosk.{link.pk}")
     return plan
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from importlib.util import find_spec
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from . import mirror
 from .ami.config import AmiConfig
 from .crypto import SecretUnreadable
+from .history.prune import describe, history_prune
 from .locks import PbxLock, holder_name, lock_for
 from .models import Pbx
 from .worker import PbxWorker
@@ -105,6 +108,8 @@ class WorkerPool:
         self._unusable: dict[int, tuple[Any, ...]] = {}
         self._list_failing = False
         self._stopping = asyncio.Event()
+        self._pruned_on: dt.date | None = None  # the UTC date of the last daily prune
+        self._prune_failing = False
 
     async def run(self) -> None:
         try:
@@ -115,8 +120,28 @@ class WorkerPool:
         finally:
             await self.stop_all()
 
+    async def prune_daily(self) -> None:
+        """Prune the history once a UTC day (``manage.py prune_history``); a failure is logged
+        and tried again at the next poll. Several pools pruning at once delete nothing twice."""
+        today = timezone.now().date()
+        if self._pruned_on == today:
+            return
+        try:
+            result = await database_sync_to_async(history_prune, thread_sensitive=False)(
+                now=timezone.now()
+            )
+        except Exception as exc:
+            if not self._prune_failing:  # the database is away: once, not at every poll
+                log.warning("worker pool: pruning the history failed (%s); trying again", exc)
+            self._prune_failing = True
+            return
+        self._prune_failing = False
+        self._pruned_on = today
+        log.info("worker pool: %s", describe(result))
+
     async def step(self) -> None:
-        """One look at the configuration and the locks."""
+        """One look at the configuration and the locks (and the daily prune)."""
+        await self.prune_daily()
         try:
             enabled = await database_sync_to_async(_load_enabled, thread_sensitive=False)()
         except Exception as exc:

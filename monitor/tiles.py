@@ -26,6 +26,7 @@ from django.template import engines
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from .history.report import card_numbers
 from .models import Call, DeviceState, Endpoint, Pbx, Queue, QueueCaller, QueueMember
 from .state import conversations
 from .state.conversations import Conversation
@@ -44,6 +45,8 @@ TEMPLATES = {
     "member": "monitor/tiles/member.html",
     "caller": "monitor/tiles/caller.html",
     "call": "monitor/tiles/call.html",  # a conversation (every channel of one call)
+    "today": "monitor/tiles/today.html",  # one PBX's day (monitor.history.sections)
+    "agents": "monitor/tiles/agents.html",  # one PBX's agent board
 }
 # The partials' line breaks and indentation between tags: a tenth of a tile's bytes, sent to
 # every open page. No tile puts inline text on either side of such a break (their rows and
@@ -212,8 +215,8 @@ class QueueStats:
 
 
 def load_queues(queues: Iterable[Queue]) -> list[Queue]:
-    """Queues with ``.callers_list``, ``.stats`` (member counts), ``.threshold`` and
-    ``.level`` ("ok", "amber", "red")."""
+    """Queues with ``.callers_list``, ``.stats`` (member counts), ``.threshold``, ``.level``
+    ("ok", "amber", "red") and ``.today`` (the day's numbers by fcmdash's count)."""
     queues = list(queues)
     if not queues:
         return queues
@@ -232,7 +235,9 @@ def load_queues(queues: Iterable[Queue]) -> list[Queue]:
         for t in QueueThreshold.objects.filter(pbx_id__in={q.pbx_id for q in queues})
     }
     now = timezone.now()
+    today = card_numbers([(q.pbx_id, q.name) for q in queues], now)
     for q in queues:
+        q.today = today[(q.pbx_id, q.name)]
         q.stats = member_stats(members.get(q.pk, []))
         q.callers_list = callers.get(q.pk, [])
         # Some PBXes count waiting callers without listing them (the FCM630A Queues form).

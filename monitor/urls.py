@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import api
-from .views import actions, kiosk, pages
+from .views import actions, export, kiosk, pages, today
 
 app_name = "monitor"
 
@@ -20,5 +20,11 @@ urlpatterns = [
     path("actions/hangup/", actions.hangup, name="hangup"),
     path("actions/originate/", actions.originate, name="originate_action"),
     path("actions/pause/", actions.pause, name="pause"),
+    path("today/", today.today, name="today"),
+    path("today/queues.csv", export.queues_csv, name="today_queues_csv"),
+    path("today/agents.csv", export.agents_csv, name="today_agents_csv"),
+    path("today/calls.csv", export.calls_csv, name="today_calls_csv"),
+    path("agents/", today.agents, name="agents"),
     path("api/v1/state", api.state, name="api_state"),
+    path("api/v1/today", api.today, name="api_today"),
 ]

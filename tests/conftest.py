@@ -64,6 +64,9 @@ def _fresh_broadcast_memory():
     pk of an earlier test's."""
     from monitor import broadcast
 
-    broadcast._sent.clear()
+    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_next):
+        memory.clear()
     yield
-    broadcast._sent.clear()
+    for memory in (broadcast._sent, broadcast._day_sent, broadcast._day_next):
+        memory.clear()
+    broadcast._day_pending.clear()

@@ -10,7 +10,10 @@ How it flows:
    pending row changes (:class:`~monitor.history.recorder.Pending`);
 3. each flush takes them into its ``mirror.Batch`` and :mod:`monitor.history.rows` writes them
    in the mirror's transaction, after its fence check; a flush that fails gives them back to
-   the recorder, and the next one writes them again (upserts by their keys: nothing doubles).
+   the recorder, and the next one writes them again (upserts by their keys: nothing doubles);
+4. the web side counts a day from the rows (:mod:`~monitor.history.aggregate` in SQL, with
+   :mod:`~monitor.history.numbers` as the reference it is tested against; the day's window from
+   :mod:`~monitor.history.days`) for the Today page, the agent board, the CSV and the API.
 
 Outcomes follow Asterisk's ``queue_log`` (``apps/app_queue.c``), as the lab's f5 transcript
 shows them beside the AMI events they produced:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import html
 
 import pytest
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from monitor import jinja, tiles
+from monitor.history.days import today_window
+from monitor.history.sections import agent_board, today_section
+from monitor.history_models import AgentState, Outcome, ReportSettings
 from monitor.models import Call, Endpoint, Pbx, Queue, QueueCaller, QueueMember
+from tests.support.history import Day
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +42,12 @@ def hostile_rows(pbx: Pbx) -> dict[str, object]:
         caller_id_name=HOSTILE, connected_name=HOSTILE, queue=HOSTILE[:80]
     )
     pbx.refresh_from_db()
+    day, now, report = Day(pbx), timezone.now(), ReportSettings.current()
+    day.call(HOSTILE, now, Outcome.ANSWERED, wait=3, talk=9, agent=HOSTILE)
+    day.span(HOSTILE, HOSTILE, AgentState.PAUSED, now, None, reason=HOSTILE)
     return {
+        "today": today_section(pbx, today_window(report, now), now, report),
+        "agents": agent_board(pbx, now, report),
         "pbx": pbx,
         "endpoint": tiles.load_endpoints(Endpoint.objects.filter(pbx=pbx))[0],
         "queue": tiles.load_queues(Queue.objects.filter(pbx=pbx))[0],
