@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from monitor.history_models import AgentState, Outcome
 from monitor.models import DeviceState, Queue, QueueMember
-from tests.support.history import Day
+from tests.support.history import Day, day_holding_the_last
 
 from .test_csp import WATCH
 
@@ -32,6 +32,7 @@ LIVE = "#socket-state[data-state=open]"
 def busy_day(pbx) -> Day:
     """Since two hours: 240 calls in two queues (some abandoned, short ones among them), the
     agents' spans, a pause for lunch, and a gap of three minutes."""
+    day_holding_the_last(hours=2)
     now = timezone.now()
     start = now - dt.timedelta(hours=2)
     day = Day(pbx)

@@ -14,6 +14,7 @@ from monitor.history_models import (
     Outcome,
     QueueCallRecord,
     RecordGap,
+    ReportSettings,
 )
 from monitor.models import Pbx
 
@@ -105,3 +106,13 @@ class Day:
 
 
 __all__ = ["AgentState", "Day", "Outcome", "pbx_named"]
+
+
+def day_holding_the_last(hours: float) -> ReportSettings:
+    """Report settings whose day (UTC) started ``hours`` + 1 before now, so that rows placed in
+    the last ``hours`` are all today's whatever the clock says (run just after midnight, "the
+    last two hours" of a day starting at 00:00 would be partly yesterday's)."""
+    from django.utils import timezone
+
+    start = (timezone.now() - dt.timedelta(hours=hours + 1)).time().replace(second=0, microsecond=0)
+    return ReportSettings.objects.create(day_starts=start, time_zone="UTC")

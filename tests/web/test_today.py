@@ -14,7 +14,7 @@ from django.utils import timezone
 from monitor.history.days import day_of
 from monitor.history_models import AgentState, Outcome, ReportSettings
 from monitor.web_models import ApiToken
-from tests.support.history import Day
+from tests.support.history import Day, day_holding_the_last
 
 PAGES = ["/today/", "/agents/", "/today/queues.csv", "/today/agents.csv", "/today/calls.csv"]
 
@@ -23,6 +23,7 @@ PAGES = ["/today/", "/agents/", "/today/queues.csv", "/today/agents.csv", "/toda
 def day(pbx) -> Day:
     """Today on the fixture's PBX: queue 6500, three answered (one by 1001 still talking), two
     abandoned (one short), a gap; 1001 in a call since 10 minutes, 1002 paused for lunch."""
+    day_holding_the_last(hours=1)
     now = timezone.now()
     today = Day(pbx)
     start = now - dt.timedelta(minutes=30)
