@@ -30,14 +30,13 @@ from django.db import connection, transaction
 from ..history_models import AgentMiss, AgentSpan, AgentState, QueueCallRecord
 from .numbers import (
     DEFAULT_SL_SECONDS,
-    DEFAULT_SL_TARGET,
     INTERVAL,
     AgentNumbers,
     DayNumbers,
     Interval,
-    QueueNumbers,
     Tally,
     assemble,
+    queue_book,
 )
 
 CALLS = QueueCallRecord._meta.db_table
@@ -188,19 +187,7 @@ def compute_in_sql(
     tally = TALLY_SQL.format(sl=sl_sql)
     in_day = f"{pbx_in} AND entered_at >= %(start)s AND entered_at < %(end)s"
 
-    queues: dict[tuple[int, str], QueueNumbers] = {}
-
-    def queue_of(pbx_id: int, name: str) -> QueueNumbers:
-        found = queues.get((pbx_id, name))
-        if found is None:
-            seconds, target = sl.get((pbx_id, name), (DEFAULT_SL_SECONDS, DEFAULT_SL_TARGET))
-            found = queues[(pbx_id, name)] = QueueNumbers(
-                pbx_id=pbx_id, queue=name, sl_seconds=seconds, sl_target=target
-            )
-        return found
-
-    for pbx_id, name in queue_names:
-        queue_of(pbx_id, name)
+    queues, queue_of = queue_book(sl, queue_names)
     partial = False
     total = Tally()
     for pbx_id, name, *values in _rows(

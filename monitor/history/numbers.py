@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -217,19 +217,7 @@ def compute(
     """
     sl = sl or {}
     upto = min(end, now)
-    queues: dict[tuple[int, str], QueueNumbers] = {}
-
-    def queue_of(pbx_id: int, name: str) -> QueueNumbers:
-        found = queues.get((pbx_id, name))
-        if found is None:
-            seconds, target = sl.get((pbx_id, name), (DEFAULT_SL_SECONDS, DEFAULT_SL_TARGET))
-            found = queues[(pbx_id, name)] = QueueNumbers(
-                pbx_id=pbx_id, queue=name, sl_seconds=seconds, sl_target=target
-            )
-        return found
-
-    for pbx_id, name in queue_names:
-        queue_of(pbx_id, name)
+    queues, queue_of = queue_book(sl, queue_names)
     calls = list(calls)
     n_intervals = max(1, -(-(end - start) // INTERVAL))
     intervals = [Interval(start=start + n * INTERVAL) for n in range(n_intervals)]
@@ -432,3 +420,24 @@ def as_dict(numbers: Any) -> dict[str, Any]:
         "avg_talk_s": numbers.avg_talk_s,
         "abandon_rate_pct": numbers.abandon_rate_pct,
     }
+
+
+def queue_book(
+    sl: dict[tuple[int, str], tuple[int, int]], names: Iterable[tuple[int, str]]
+) -> tuple[dict[tuple[int, str], QueueNumbers], Callable[[int, str], QueueNumbers]]:
+    """The queues' numbers by (pbx id, name), those of ``names`` listed even without calls, and
+    the function that finds or adds one, with its service level (both ways of counting)."""
+    queues: dict[tuple[int, str], QueueNumbers] = {}
+
+    def queue_of(pbx_id: int, name: str) -> QueueNumbers:
+        found = queues.get((pbx_id, name))
+        if found is None:
+            seconds, target = sl.get((pbx_id, name), (DEFAULT_SL_SECONDS, DEFAULT_SL_TARGET))
+            found = queues[(pbx_id, name)] = QueueNumbers(
+                pbx_id=pbx_id, queue=name, sl_seconds=seconds, sl_target=target
+            )
+        return found
+
+    for pbx_id, name in names:
+        queue_of(pbx_id, name)
+    return queues, queue_of
